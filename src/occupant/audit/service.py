@@ -1,0 +1,42 @@
+"""Writing audit events. Actions call :func:`record` in their own transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from occupant.audit.models import AuditEvent
+from occupant.authz.actor import Actor
+from occupant.kit.context import current_request_id
+
+
+def record(
+    session: Session,
+    *,
+    actor: Actor,
+    action: str,
+    target_type: str,
+    target_id: int | str | None,
+    occupier_id: int | None = None,
+    fields: Iterable[str] = (),
+    changes: dict[str, Any] | None = None,
+    outcome: str = "success",
+) -> AuditEvent:
+    """Append one event. ``changes`` holds old → new values of non-personal fields only."""
+    event = AuditEvent(
+        operator_id=actor.operator_id,
+        actor_type=actor.kind.value,
+        actor_id=actor.audit_id,
+        action=action,
+        target_type=target_type,
+        target_id=None if target_id is None else str(target_id),
+        occupier_id=occupier_id,
+        fields=sorted(set(fields)),
+        changes=changes or {},
+        outcome=outcome,
+        request_id=current_request_id(),
+    )
+    session.add(event)
+    return event

@@ -1,0 +1,140 @@
+"""Engine, sessions, the declarative base, and after-commit hooks.
+
+Services flush; the request, the CLI command or the task commits. Side effects that must only happen
+once the change is durable (enqueueing work) go through :func:`on_commit`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime, Integer, MetaData, create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from occupant.kit.clock import utcnow
+
+log = logging.getLogger(__name__)
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class IdMixin:
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+
+
+class TimestampMixin:
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow, nullable=False)
+
+
+def _sqlite_module() -> Any:
+    """pysqlite3 ships a recent SQLite (FTS5 secure-delete); the standard library's is the fallback."""
+    try:
+        import pysqlite3.dbapi2 as module  # type: ignore[import-not-found]
+    except ImportError:  # pragma: no cover - platforms without the wheel
+        import sqlite3 as module
+    return module
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url,
+            module=_sqlite_module(),
+            connect_args={"check_same_thread": False, "timeout": 30},
+            **kwargs,
+        )
+        _configure_sqlite(engine)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(url, **kwargs)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the driver, decide when transactions begin (BEGIN IMMEDIATE below).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        # Deleted rows are overwritten, so a deleted user's data does not linger in free pages.
+        cur.execute("PRAGMA secure_delete=ON")
+        cur.execute("PRAGMA cache_size=-65536")
+        cur.execute("PRAGMA temp_store=MEMORY")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        # Writers queue on the lock up front instead of failing to upgrade a read lock later.
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("sqlite_immediate", True) else "BEGIN")
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
+
+
+# --- after-commit hooks -------------------------------------------------------------------------
+
+_HOOKS_KEY = "occupant_on_commit"
+
+
+def on_commit(session: Session, callback: Callable[[], None], *, key: str | None = None) -> None:
+    """Run ``callback`` after the session's transaction commits; drop it on rollback.
+
+    With ``key``, a callback is registered once per transaction however often it is asked for.
+    """
+    hooks: dict[Any, Callable[[], None]] = session.info.setdefault(_HOOKS_KEY, {})
+    hooks[key if key is not None else id(callback)] = callback
+
+
+@event.listens_for(Session, "after_commit")
+def _run_commit_hooks(session: Session) -> None:
+    hooks = session.info.pop(_HOOKS_KEY, None)
+    if not hooks:
+        return
+    for callback in hooks.values():
+        try:
+            callback()
+        except Exception:  # a failed wake-up only delays work: the periodic sweep picks it up
+            log.exception("on_commit.failed")
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_commit_hooks(session: Session) -> None:
+    if not session.in_transaction():
+        session.info.pop(_HOOKS_KEY, None)
+
+
+@contextmanager
+def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session whose work commits at the end of the block, or rolls back on an exception."""
+    session = factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()

@@ -1,0 +1,50 @@
+"""Alembic environment: one set of migrations for SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from alembic import context
+
+import occupant.models  # noqa: F401  (registers every table)
+from occupant.kit.db import Base, make_engine
+from occupant.kit.settings import get_settings
+
+config = context.config
+target_metadata = Base.metadata
+
+# Search structures that live outside the ORM metadata (SQLite FTS5 and its shadow tables).
+_UNMANAGED_PREFIXES = ("occupier_users_fts",)
+
+
+def include_object(obj, name, type_, reflected, compare_to):  # type: ignore[no-untyped-def]
+    if type_ == "table" and name and name.startswith(_UNMANAGED_PREFIXES):
+        return False
+    if type_ == "index" and name and name.startswith("ix_occupier_users_search_trgm"):
+        return False
+    return True
+
+
+def run_migrations_online() -> None:
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        _run(connection)
+        return
+    url = config.get_main_option("sqlalchemy.url") or get_settings().resolved_database_url
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        _run(conn)
+    engine.dispose()
+
+
+def _run(connection) -> None:  # type: ignore[no-untyped-def]
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        include_object=include_object,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+run_migrations_online()

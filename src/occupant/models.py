@@ -1,0 +1,32 @@
+"""Every model, imported once so that the metadata (and Alembic) sees all tables."""
+
+from occupant.audit.models import AuditEvent
+from occupant.groups.models import AccessGroup, group_members
+from occupant.kit.throttle import Throttle
+from occupant.notify.models import MessageStatus, OutboxMessage
+from occupant.occupiers.models import Occupier, OccupierState, occupier_sites
+from occupant.operators.models import Operator
+from occupant.sites.models import Site, SiteNas
+from occupant.staff.models import ApiKey, StaffSession, StaffUser, staff_sites
+from occupant.users.models import OccupierUser, UserStatus
+
+__all__ = [
+    "AccessGroup",
+    "ApiKey",
+    "AuditEvent",
+    "MessageStatus",
+    "Occupier",
+    "OccupierState",
+    "OccupierUser",
+    "Operator",
+    "OutboxMessage",
+    "Site",
+    "SiteNas",
+    "StaffSession",
+    "StaffUser",
+    "Throttle",
+    "UserStatus",
+    "group_members",
+    "occupier_sites",
+    "staff_sites",
+]

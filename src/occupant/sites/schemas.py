@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+Code = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=1, max_length=20,
+                                        pattern=r"^[A-Z0-9][A-Z0-9_-]*$")]
+Nas = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
+
+
+class SiteCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: Code
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    country: Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=2, max_length=2)]
+    nas_identifiers: list[Nas] = Field(default_factory=list)
+
+
+class SiteUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] | None = None
+    country: Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=2,
+                                              max_length=2)] | None = None
+    nas_identifiers: list[Nas] | None = None
+
+
+class SiteOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    code: str
+    name: str
+    country: str
+    nas_identifiers: list[str]

@@ -1,0 +1,65 @@
+"""Input and output shapes for occupier users."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+OptText = Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=200)]
+
+
+class UserCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    first_name: Name
+    last_name: Name
+    email: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=254)]
+    job_title: OptText = None
+    mobile: Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=40)] = None
+    direct_line: Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=40)] = None
+    language: Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, max_length=5)] = "en"
+    employee_number: Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=64)] = None
+    username: Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=128)] = None
+    external_id: Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=255)] = None
+    group_ids: list[int] = Field(default_factory=list)
+
+
+class UserUpdate(BaseModel):
+    """Only the fields that are set are changed. ``email`` changes go through the email-change action."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    first_name: Name | None = None
+    last_name: Name | None = None
+    email: Annotated[str | None, StringConstraints(strip_whitespace=True, min_length=1, max_length=254)] = None
+    job_title: OptText = None
+    mobile: Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=40)] = None
+    direct_line: Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=40)] = None
+    language: Annotated[str | None, StringConstraints(strip_whitespace=True, to_lower=True, max_length=5)] = None
+    employee_number: Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=64)] = None
+    username: Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=128)] = None
+    external_id: Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=255)] = None
+
+
+class UserOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    occupier_id: int
+    first_name: str
+    last_name: str
+    email: str
+    job_title: str | None
+    mobile: str | None
+    direct_line: str | None
+    language: str
+    employee_number: str | None
+    username: str | None
+    external_id: str | None
+    status: str
+    busy: bool = False
+    created_at: datetime
+    updated_at: datetime

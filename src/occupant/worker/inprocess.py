@@ -1,0 +1,17 @@
+"""Running the huey consumer inside the web process (the embedded default of ``occupant serve``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from occupant.kit.settings import get_settings
+
+
+def start_consumer() -> Any:
+    import occupant.worker.tasks  # noqa: F401  (registers the tasks)
+    from occupant.worker.queue import huey
+
+    consumer = huey.create_consumer(workers=get_settings().worker_threads, worker_type="thread",
+                                    periodic=True, check_worker_health=False)
+    consumer.start()
+    return consumer
