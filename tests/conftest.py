@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import uuid
 from collections.abc import Iterator
 
 _TMP = tempfile.mkdtemp(prefix="occupant-tests-")
@@ -31,8 +32,11 @@ BACKENDS = ["sqlite", "postgresql"]
 
 def pytest_configure(config: pytest.Config) -> None:
     # The controller finds or starts PostgreSQL once; xdist workers inherit the DSN.
-    if not hasattr(config, "workerinput") and "OCCUPANT_TEST_POSTGRES_DSN" not in os.environ:
-        os.environ["OCCUPANT_TEST_POSTGRES_DSN"] = postgres.ensure_server()
+    if not hasattr(config, "workerinput"):
+        if "OCCUPANT_TEST_POSTGRES_DSN" not in os.environ:
+            os.environ["OCCUPANT_TEST_POSTGRES_DSN"] = postgres.ensure_server()
+        # Databases are named per run, so that runs sharing one server never touch each other's.
+        os.environ.setdefault("OCCUPANT_TEST_RUN_ID", uuid.uuid4().hex[:8])
 
 
 def _worker() -> str:
@@ -47,11 +51,14 @@ def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
             os.remove(path)
         url = f"sqlite:///{path}"
     else:
-        url = postgres.recreate_database(os.environ["OCCUPANT_TEST_POSTGRES_DSN"], f"occupant_test_{_worker()}")
+        name = f"occupant_test_{os.environ['OCCUPANT_TEST_RUN_ID']}_{_worker()}"
+        url = postgres.recreate_database(os.environ["OCCUPANT_TEST_POSTGRES_DSN"], name)
     eng = make_engine(url)
     migrate.upgrade(eng)
     yield eng
     eng.dispose()
+    if request.param == "postgresql":
+        postgres.drop_database(os.environ["OCCUPANT_TEST_POSTGRES_DSN"], name)
 
 
 @pytest.fixture

@@ -85,3 +85,8 @@ def recreate_database(admin_dsn: str, name: str) -> str:
         conn.execute(f'CREATE DATABASE "{name}"')
     base = admin_dsn.rsplit("/", 1)[0]
     return base.replace("postgresql://", "postgresql+psycopg://", 1) + "/" + name
+
+
+def drop_database(admin_dsn: str, name: str) -> None:
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

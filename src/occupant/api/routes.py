@@ -4,6 +4,26 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from occupant.api.errors import install_error_handlers
+from occupant.api.http import API_PREFIX
+from occupant.audit.routes import router as audit_router
+from occupant.groups.routes import router as groups_router
+from occupant.occupiers.routes import router as occupiers_router
+from occupant.sites.routes import router as sites_router
+from occupant.users.routes import router as users_router
+
+TAGS = [
+    {"name": "sites", "description": "Buildings, their country and RADIUS NAS identifiers."},
+    {"name": "occupiers", "description": "Tenant companies, their sites, switches and decommissioning."},
+    {"name": "users", "description": "Occupier users: create, change, deactivate, reactivate, delete."},
+    {"name": "groups", "description": "Access groups and their members."},
+    {"name": "audit", "description": "The append-only record of every change."},
+]
+
 
 def install(app: FastAPI) -> None:
     """Mount the API routers and JSON error handlers on ``app``."""
+    install_error_handlers(app)
+    for router in (sites_router, occupiers_router, users_router, groups_router, audit_router):
+        app.include_router(router, prefix=API_PREFIX)
+    app.openapi_tags = [*(app.openapi_tags or []), *TAGS]

@@ -89,7 +89,8 @@ def site_filter(actor: Actor) -> ColumnElement[bool]:
 
 def _one(session: Session, stmt: Select[Any], for_update: bool) -> Any:
     if for_update:
-        stmt = stmt.with_for_update()
+        # Lock only the row asked for: PostgreSQL refuses FOR UPDATE on the outer-joined eager loads.
+        stmt = stmt.with_for_update(of=stmt.column_descriptions[0]["entity"])
     obj = session.scalars(stmt).first()
     if obj is None:
         raise NotFound()

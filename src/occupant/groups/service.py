@@ -12,6 +12,7 @@ from occupant.audit.service import record
 from occupant.authz.actor import Actor
 from occupant.authz.scope import Perm, get_occupier, get_site, require, user_filter
 from occupant.groups.models import AccessGroup, group_members
+from occupant.kit.db import flush_in_savepoint
 from occupant.kit.errors import FieldErrors, NotFound
 from occupant.occupiers.models import Occupier, occupier_sites
 from occupant.users.models import OccupierUser
@@ -119,10 +120,8 @@ def create_group(
         scope_key = f"occupier:{occupier_id}"
     group = AccessGroup(operator_id=actor.operator_id, site_id=site_id, occupier_id=occupier_id,
                         scope_key=scope_key, name=name, description=(description or None))
-    session.add(group)
     try:
-        with session.begin_nested():
-            session.flush()
+        flush_in_savepoint(session, group)
     except IntegrityError as exc:
         raise FieldErrors.single("name", "name_taken", "A group with this name already exists here.") from exc
     record(session, actor=actor, action="group.created", target_type="access_group", target_id=group.id,
@@ -142,8 +141,7 @@ def rename_group(session: Session, group: AccessGroup, name: str, *, actor: Acto
     if name != group.name:
         group.name = name
         try:
-            with session.begin_nested():
-                session.flush()
+            flush_in_savepoint(session, changed=(group,))
         except IntegrityError as exc:
             raise FieldErrors.single("name", "name_taken", "A group with this name already exists here.") from exc
         record(session, actor=actor, action="group.renamed", target_type="access_group", target_id=group.id,

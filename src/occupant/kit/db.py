@@ -86,11 +86,15 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        # Writers queue on the lock up front instead of failing to upgrade a read lock later.
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("sqlite_immediate", True) else "BEGIN")
+        # Writers queue on the lock up front instead of failing to upgrade a read lock later;
+        # read-only sessions (GET requests) begin deferred so that they never wait for a writer.
+        mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+        conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+def make_session_factory(engine: Engine, *, read_only: bool = False) -> sessionmaker[Session]:
+    if read_only and engine.dialect.name == "sqlite":
+        engine = engine.execution_options(sqlite_begin="DEFERRED")
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
 
 
@@ -138,3 +142,24 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def flush_in_savepoint(session: Session, *new: object, changed: tuple[object, ...] = ()) -> None:
+    """Add ``new`` objects and flush inside a savepoint, so a constraint violation leaves the session usable.
+
+    On IntegrityError the new objects are gone from the session and ``changed`` objects are expired
+    (reloaded from the database on next access); the error is re-raised for the caller to translate.
+    """
+    from sqlalchemy.exc import IntegrityError
+
+    try:
+        with session.begin_nested():
+            session.add_all(new)
+            session.flush()
+    except IntegrityError:
+        for obj in new:
+            if obj in session:
+                session.expunge(obj)
+        for obj in changed:
+            session.expire(obj)
+        raise

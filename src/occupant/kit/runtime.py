@@ -26,9 +26,21 @@ def get_session_factory() -> sessionmaker[Session]:
     return _default_factory()
 
 
+def get_read_session_factory() -> sessionmaker[Session]:
+    """Sessions for requests that only read (on SQLite they do not take the write lock)."""
+    if _override is not None:
+        return _override
+    return _read_factory()
+
+
 @lru_cache
 def _default_factory() -> sessionmaker[Session]:
     return make_session_factory(get_engine())
+
+
+@lru_cache
+def _read_factory() -> sessionmaker[Session]:
+    return make_session_factory(get_engine(), read_only=True)
 
 
 def use_session_factory(factory: sessionmaker[Session] | None) -> None:

@@ -6,22 +6,11 @@ from alembic import context
 
 import occupant.models  # noqa: F401  (registers every table)
 from occupant.kit.db import Base, make_engine
+from occupant.kit.migrate import include_object
 from occupant.kit.settings import get_settings
 
 config = context.config
 target_metadata = Base.metadata
-
-# Search structures that live outside the ORM metadata (SQLite FTS5 and its shadow tables).
-_UNMANAGED_PREFIXES = ("occupier_users_fts",)
-
-
-def include_object(obj, name, type_, reflected, compare_to):  # type: ignore[no-untyped-def]
-    if type_ == "table" and name and name.startswith(_UNMANAGED_PREFIXES):
-        return False
-    if type_ == "index" and name and name.startswith("ix_occupier_users_search_trgm"):
-        return False
-    return True
-
 
 def run_migrations_online() -> None:
     connection = config.attributes.get("connection")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from occupant.kit.db import on_commit
 from occupant.kit.security import SecretBox
 from occupant.kit.settings import get_settings
+from occupant.notify.mailbox import delete_folder_messages
 from occupant.notify.models import MessageStatus, OutboxMessage
 from occupant.notify.templates import TEMPLATES
 
@@ -31,10 +32,14 @@ def queue_mail(
 ) -> OutboxMessage:
     """Queue one email; it is delivered after the transaction commits, or never if it rolls back.
 
-    ``secrets`` (passwords, sign-in links) are encrypted at rest with the instance key.
+    ``secrets`` (passwords, sign-in links) are encrypted at rest with the instance key. Raises ValueError
+    for an unknown template or when a key the template needs is in neither ``context`` nor ``secrets``.
     """
     if template not in TEMPLATES:
         raise ValueError(f"unknown mail template {template!r}")
+    missing = set(TEMPLATES[template]) - context.keys() - (secrets or {}).keys()
+    if missing:
+        raise ValueError(f"mail template {template!r} needs {', '.join(sorted(missing))}")
     message = OutboxMessage(
         operator_id=operator_id,
         occupier_user_id=user_id,
@@ -50,7 +55,21 @@ def queue_mail(
 
 
 def cancel_for_user(session: Session, user_id: int) -> None:
-    """Cancel a user's undelivered mail and wipe every message's personal data for that user."""
+    """Cancel a user's undelivered mail and wipe every message's personal data for that user.
+
+    Mail already delivered to the mail folder (no SMTP configured) is removed from it once the
+    transaction commits.
+    """
+    delivered = session.execute(
+        select(OutboxMessage.operator_id, OutboxMessage.sent_at, OutboxMessage.id).where(
+            OutboxMessage.occupier_user_id == user_id,
+            OutboxMessage.status == MessageStatus.SENT.value,
+            OutboxMessage.sent_at.is_not(None),
+        )
+    ).all()
+    if delivered:
+        files = [(operator, sent_at, outbox_id) for operator, sent_at, outbox_id in delivered if sent_at]
+        on_commit(session, lambda: delete_folder_messages(files))
     session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.occupier_user_id == user_id)

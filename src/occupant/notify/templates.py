@@ -1,8 +1,14 @@
-"""The mail templates that exist, and the context each one needs."""
+"""The mail templates that exist, and the context each one needs.
+
+Adding a template: write ``mail_templates/<name>.toml`` with a ``[en]``, ``[fr]``, ``[de]``, ``[es]`` and
+``[nl]`` table (``subject`` and ``body``; optionally ``action`` and ``details``, see ``notify/render.py``),
+then add one line here. ``tests/notify/test_render.py`` renders every template in every language.
+"""
 
 from __future__ import annotations
 
-# name -> context keys the template reads (secrets are passed separately, sealed)
+# name -> keys the template reads from the queued context or secrets. The operator's name and support
+# address (``operator_name``, ``support_email``) are always available and are not listed.
 TEMPLATES: dict[str, tuple[str, ...]] = {
     "email_changed_old": ("first_name", "new_email"),
     "email_changed_new": ("first_name", "old_email"),

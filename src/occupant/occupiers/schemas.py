@@ -6,14 +6,15 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 OccName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+RecordId = Annotated[int, Field(ge=1, le=2**63 - 1)]  # within what either database can store
 
 
 class OccupierCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: OccName
-    site_ids: list[int] = Field(min_length=1)
-    primary_site_id: int | None = None
+    site_ids: list[RecordId] = Field(min_length=1)
+    primary_site_id: RecordId | None = None
     telephony_managed: bool = False
     portal_offered: bool = True
     mobile_app_offered: bool = True
@@ -24,8 +25,8 @@ class OccupierUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: OccName | None = None
-    site_ids: list[int] | None = Field(default=None, min_length=1)
-    primary_site_id: int | None = None
+    site_ids: list[RecordId] | None = Field(default=None, min_length=1)
+    primary_site_id: RecordId | None = None
     telephony_managed: bool | None = None
     portal_offered: bool | None = None
     mobile_app_offered: bool | None = None

@@ -12,7 +12,7 @@ from occupant.audit.service import record
 from occupant.authz.actor import Actor
 from occupant.authz.scope import Perm, require
 from occupant.kit.clock import utcnow
-from occupant.kit.db import on_commit
+from occupant.kit.db import flush_in_savepoint, on_commit
 from occupant.kit.errors import FieldErrors, InvalidState, PreconditionFailed
 from occupant.occupiers.models import Occupier, OccupierState
 from occupant.occupiers.schemas import OccupierCreate, OccupierUpdate
@@ -40,10 +40,12 @@ def _check_primary(primary_site_id: int | None, sites: list[Site]) -> int | None
     return primary_site_id
 
 
-def _flush_name(session: Session) -> None:
+def _flush_name(session: Session, occupier: Occupier, *, new: bool) -> None:
     try:
-        with session.begin_nested():
-            session.flush()
+        if new:
+            flush_in_savepoint(session, occupier)
+        else:
+            flush_in_savepoint(session, changed=(occupier,))
     except IntegrityError as exc:
         raise FieldErrors.single("name", "name_taken", "An occupier with this name already exists.") from exc
 
@@ -63,8 +65,7 @@ def create_occupier(session: Session, data: OccupierCreate, *, actor: Actor) -> 
         primary_site_id=primary,
     )
     occupier.sites = sites
-    session.add(occupier)
-    _flush_name(session)
+    _flush_name(session, occupier, new=True)
     record(session, actor=actor, action="occupier.created", target_type="occupier", target_id=occupier.id,
            occupier_id=occupier.id, fields=["name", "site_ids", *_AUDITED[1:]],
            changes={"state": [None, occupier.state]})
@@ -103,7 +104,8 @@ def update_occupier(session: Session, occupier: Occupier, data: OccupierUpdate, 
     if "name" in changes:
         occupier.sort_key = occupier.name.lower()
     if changes:
-        _flush_name(session)
+        occupier.updated_at = utcnow()  # a change of sites alone must also bump the version (the ETag)
+        _flush_name(session, occupier, new=False)
         record(session, actor=actor, action="occupier.updated", target_type="occupier", target_id=occupier.id,
                occupier_id=occupier.id, fields=list(changes), changes=changes)
     return occupier

@@ -5,7 +5,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 Code = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=1, max_length=20,
-                                        pattern=r"^[A-Z0-9][A-Z0-9_-]*$")]
+                                        pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")]
 Nas = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
 
 

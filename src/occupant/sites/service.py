@@ -9,6 +9,8 @@ from sqlalchemy.orm import Session
 from occupant.audit.service import record
 from occupant.authz.actor import Actor
 from occupant.authz.scope import Perm, require
+from occupant.kit.clock import utcnow
+from occupant.kit.db import flush_in_savepoint
 from occupant.kit.errors import Conflict, FieldErrors, PreconditionFailed
 from occupant.kit.validation import check_country
 from occupant.occupiers.models import occupier_sites
@@ -48,10 +50,8 @@ def create_site(session: Session, data: SiteCreate, *, actor: Actor) -> Site:
         raise FieldErrors(errors)
     site = Site(operator_id=actor.operator_id, code=data.code, name=data.name, country=country)
     site.nas = [SiteNas(operator_id=actor.operator_id, identifier=i) for i in nas]
-    session.add(site)
     try:
-        with session.begin_nested():
-            session.flush()
+        flush_in_savepoint(session, site)
     except IntegrityError as exc:
         raise FieldErrors.single("code", "code_taken", "A site with this code already exists.") from exc
     record(session, actor=actor, action="site.created", target_type="site", target_id=site.id,
@@ -82,6 +82,7 @@ def update_site(session: Session, site: Site, data: SiteUpdate, *, actor: Actor,
             keep = {n.identifier: n for n in site.nas if n.identifier in nas}
             site.nas = [keep.get(i) or SiteNas(operator_id=site.operator_id, identifier=i) for i in nas]
     if changes:
+        site.updated_at = utcnow()  # a change of NAS identifiers alone must also bump the version (the ETag)
         session.flush()
         record(session, actor=actor, action="site.updated", target_type="site", target_id=site.id,
                fields=list(changes), changes=changes)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -12,6 +12,7 @@ from occupant.authz.actor import Actor, ActorKind, Role
 from occupant.authz.scope import Perm, require
 from occupant.kit import throttle
 from occupant.kit.clock import utcnow
+from occupant.kit.db import on_commit
 from occupant.kit.errors import FieldErrors, NotAuthenticated, NotFound
 from occupant.kit.security import generate_password, hash_password, new_token, token_hash, verify_password
 from occupant.kit.settings import get_settings
@@ -179,5 +180,16 @@ def resolve_api_key(session: Session, token: str) -> ApiKey | None:
         return None
     now = utcnow()
     if key.last_used_at is None or (now - key.last_used_at) > timedelta(minutes=1):
-        key.last_used_at = now  # throttled so a busy key does not write on every request
+        # Recorded after the request, in its own short transaction, at most once a minute per key:
+        # read-only requests stay read-only.
+        key_id = key.id
+        on_commit(session, lambda: _touch_api_key(key_id, now), key=("api_key.touch", key_id))
     return key
+
+
+def _touch_api_key(key_id: int, when: datetime) -> None:
+    from occupant.kit.db import transaction
+    from occupant.kit.runtime import get_session_factory
+
+    with transaction(get_session_factory()) as session:
+        session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=when))

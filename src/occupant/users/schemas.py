@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 OptText = Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=200)]
+RecordId = Annotated[int, Field(ge=1, le=2**63 - 1)]  # within what either database can store
 
 
 class UserCreate(BaseModel):
@@ -24,7 +25,7 @@ class UserCreate(BaseModel):
     employee_number: Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=64)] = None
     username: Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=128)] = None
     external_id: Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=255)] = None
-    group_ids: list[int] = Field(default_factory=list)
+    group_ids: list[RecordId] = Field(default_factory=list)
 
 
 class UserUpdate(BaseModel):
@@ -34,11 +35,15 @@ class UserUpdate(BaseModel):
 
     first_name: Name | None = None
     last_name: Name | None = None
-    email: Annotated[str | None, StringConstraints(strip_whitespace=True, min_length=1, max_length=254)] = None
+    email: Annotated[str | None, StringConstraints(strip_whitespace=True, min_length=1, max_length=254)] = (
+        None
+    )
     job_title: OptText = None
     mobile: Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=40)] = None
     direct_line: Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=40)] = None
-    language: Annotated[str | None, StringConstraints(strip_whitespace=True, to_lower=True, max_length=5)] = None
+    language: Annotated[str | None, StringConstraints(strip_whitespace=True, to_lower=True, max_length=5)] = (
+        None
+    )
     employee_number: Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=64)] = None
     username: Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=128)] = None
     external_id: Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=255)] = None
@@ -63,3 +68,15 @@ class UserOut(BaseModel):
     busy: bool = False
     created_at: datetime
     updated_at: datetime
+
+
+class UserDetailOut(UserOut):
+    """One user, with the access groups they belong to."""
+
+    group_ids: list[int]
+
+
+class EmailChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=254)]

@@ -16,6 +16,7 @@ from occupant.audit.service import record
 from occupant.authz.actor import Actor
 from occupant.authz.scope import Perm, require
 from occupant.groups import service as groups
+from occupant.kit.db import flush_in_savepoint
 from occupant.kit.errors import (
     ActionInProgress,
     EmailTaken,
@@ -75,11 +76,10 @@ def _clean_fields(
     return cleaned
 
 
-def _flush_unique(session: Session) -> None:
+def _flush_unique(session: Session, *, new: OccupierUser | None = None, changed: OccupierUser | None = None) -> None:
     """Flush inside a savepoint, turning a unique-constraint race into the matching field error."""
     try:
-        with session.begin_nested():
-            session.flush()
+        flush_in_savepoint(session, *([new] if new else []), changed=(changed,) if changed else ())
     except IntegrityError as exc:
         text = str(exc.orig).lower()
         if "email_key" in text:
@@ -149,8 +149,7 @@ def create_user(session: Session, occupier: Occupier, data: UserCreate, *, actor
     user = OccupierUser(operator_id=occupier.operator_id, occupier_id=occupier.id, status=UserStatus.ACTIVE, **values)
     user.occupier = occupier
     user.refresh_derived()
-    session.add(user)
-    _flush_unique(session)
+    _flush_unique(session, new=user)
     if group_list:
         groups.add_memberships(session, user, group_list)
     record(session, actor=actor, action="user.created", target_type="occupier_user", target_id=user.id,
@@ -188,7 +187,7 @@ def update_user(
         setattr(user, key, values[key])
     if changed:
         user.refresh_derived()
-        _flush_unique(session)
+        _flush_unique(session, changed=user)
         record(session, actor=actor, action="user.updated", target_type="occupier_user", target_id=user.id,
                occupier_id=user.occupier_id, fields=changed, changes=audit_changes)
     if new_email is not None:
@@ -213,7 +212,7 @@ def change_email(session: Session, user: OccupierUser, new_email: str, *, actor:
     old_email = user.email
     user.email, user.email_key = email, key
     user.refresh_derived()
-    _flush_unique(session)
+    _flush_unique(session, changed=user)
     record(session, actor=actor, action="user.email_changed", target_type="occupier_user", target_id=user.id,
            occupier_id=user.occupier_id, fields=["email"])
     common = {"operator_id": user.operator_id, "language": user.language, "user_id": user.id}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -28,7 +28,10 @@ SECURITY_HEADERS = {
 
 
 def create_app(*, run_worker: bool = False) -> FastAPI:
-    """Build the app. With ``run_worker`` the background worker runs inside this process (``occupant serve``)."""
+    """Build the app. With ``run_worker`` the background worker runs inside this process
+
+    (``occupant serve``).
+    """
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -54,7 +57,9 @@ def create_app(*, run_worker: bool = False) -> FastAPI:
     )
 
     @app.middleware("http")
-    async def request_context(request: Request, call_next):  # type: ignore[no-untyped-def]
+    async def request_context(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         rid = request.headers.get("x-request-id") or new_request_id()
         if len(rid) > 64 or not rid.replace("-", "").isalnum():
             rid = new_request_id()

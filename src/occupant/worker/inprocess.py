@@ -13,5 +13,7 @@ def start_consumer() -> Any:
 
     consumer = huey.create_consumer(workers=get_settings().worker_threads, worker_type="thread",
                                     periodic=True, check_worker_health=False)
+    # The web server owns the process's signals: huey's handlers would swallow Ctrl+C and SIGTERM.
+    consumer._set_signal_handlers = lambda: None
     consumer.start()
     return consumer

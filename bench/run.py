@@ -1,0 +1,141 @@
+"""``python -m bench`` / ``scripts/bench.sh``: run the benchmarks and print one table.
+
+    scripts/bench.sh [all|search|users-tab|api|outbox|build|explain] [--backend sqlite|postgresql|both]
+                     [--rebuild] [--users N] [--occupiers N] ...
+
+Results are also written as JSON to bench/out/results-<command>-<time>.json (and -latest.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+import time
+from typing import Any
+
+from bench import build as build_mod
+from bench.backends import BACKENDS, Backend, pg_server
+from bench.dataset import Spec
+from bench.report import Row, print_table, save_json
+
+COMMANDS = ("all", "search", "users-tab", "api", "outbox", "build", "explain")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bench", description="Occupant benchmarks: one command, one table.")
+    p.add_argument("command", choices=COMMANDS, nargs="?", default="all")
+    p.add_argument("query", nargs="?", help="explain: the search text (omit for the plain list)")
+    p.add_argument("--backend", choices=[*BACKENDS, "both"], default="both")
+    p.add_argument("--rebuild", action="store_true", help="rebuild the cached datasets")
+    p.add_argument("--users", type=int, default=Spec.users, help="dataset size (default 1,000,000)")
+    p.add_argument("--occupiers", type=int, default=Spec.occupiers)
+    p.add_argument("--seed", type=int, default=Spec.seed)
+    p.add_argument("--queries", type=int, default=220, help="timed search queries after warm-up")
+    p.add_argument("--warmup", type=int, default=30)
+    p.add_argument("--api-seconds", type=float, default=15.0, help="load per API endpoint")
+    p.add_argument("--api-connections", type=int, default=16, help="concurrent keep-alive connections")
+    p.add_argument("--api-workers", type=int, default=2)
+    p.add_argument("--outbox-messages", type=int, default=10_000)
+    p.add_argument("--occupier", type=int, help="explain: limit to this occupier")
+    p.add_argument("--count", action="store_true", help="explain: also the count query")
+    p.add_argument("--site-manager", action="store_true", help="explain: as a site manager of LON01")
+    return p
+
+
+def _backends(choice: str) -> list[Backend]:
+    return list(BACKENDS) if choice == "both" else [choice]  # type: ignore[list-item]
+
+
+def _api_ready() -> str | None:
+    """None when the REST API has the routes the benchmark calls, else why not."""
+    if importlib.util.find_spec("occupant.users.routes") is None:
+        return "src/occupant/users/routes.py does not exist yet"
+    from occupant.web.app import create_app
+
+    paths = {getattr(r, "path", "") for r in create_app().routes}
+    missing = [p for p in ("/api/v1/users", "/api/v1/users/{user_id}") if p not in paths]
+    if missing and not any(p.startswith("/api/v1/users/{") for p in paths):
+        return f"the app has no {', '.join(missing)} route yet"
+    if "/api/v1/users" not in paths:
+        return "the app has no GET /api/v1/users route yet"
+    return None
+
+
+def _outbox_ready() -> str | None:
+    if importlib.util.find_spec("occupant.notify.delivery") is None:
+        return "src/occupant/notify/delivery.py does not exist yet"
+    module = importlib.import_module("occupant.notify.delivery")
+    if not hasattr(module, "deliver_due"):
+        return "occupant.notify.delivery has no deliver_due yet"
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    spec = Spec(users=args.users, occupiers=args.occupiers, seed=args.seed)
+    backends = _backends(args.backend)
+    started = time.perf_counter()
+    rows: list[Row] = []
+    context: dict[str, Any] = {"command": args.command, "spec": spec.__dict__, "datasets": {}}
+    wanted = {"search", "users-tab", "api", "outbox"} if args.command == "all" else {args.command}
+
+    infos = {}
+    if wanted & {"search", "users-tab", "api", "build", "explain"}:
+        for backend in backends:
+            info = build_mod.ensure(backend, spec, rebuild=args.rebuild)
+            infos[backend] = info
+            context["datasets"][backend] = {k: v for k, v in info.__dict__.items() if k != "occupier_sizes"}
+            if "postgresql" == backend:
+                context["datasets"][backend]["server"] = info.server or f"PostgreSQL {pg_server().version()}"
+
+    if args.command == "build":
+        for backend, info in infos.items():
+            print(f"{backend}: {info.users:,} users, built {info.built_at} in {info.build_seconds} s, "
+                  f"{info.extra}, {info.url}")
+        return 0
+    if args.command == "explain":
+        from bench.explain import explain
+
+        for backend, info in infos.items():
+            print(f"===== {backend}")
+            print(explain(info, args.query, occupier_id=args.occupier, count=args.count,
+                          as_site_manager=args.site_manager))
+        return 0
+
+    for backend in backends:
+        if "search" in wanted:
+            from bench import search
+
+            rows += search.run(infos[backend], spec, queries=args.queries, warmup=args.warmup)
+        if "users-tab" in wanted:
+            from bench import users_tab
+
+            rows += users_tab.run(infos[backend], iterations=args.queries, warmup=args.warmup)
+        if "api" in wanted:
+            reason = _api_ready()
+            if reason:
+                rows.append(Row("REST API GET /api/v1/users/{id}", backend, skipped=reason))
+                rows.append(Row("REST API GET /api/v1/users?limit=50", backend, skipped=reason))
+            else:
+                from bench import api
+
+                rows += api.run(infos[backend], seconds=args.api_seconds, connections=args.api_connections,
+                                workers=args.api_workers)
+        if "outbox" in wanted:
+            reason = _outbox_ready()
+            if reason:
+                rows.append(Row(f"outbox delivery, {args.outbox_messages:,} queued mails", backend, skipped=reason))
+            else:
+                from bench import outbox
+
+                rows += outbox.run(backend, spec, messages=args.outbox_messages)
+
+    context["seconds"] = round(time.perf_counter() - started, 1)
+    path = save_json(rows, args.command, context)
+    print_table(rows, f"Occupant benchmarks ({args.command}, {spec.users:,} users) — JSON: {path}")
+    return 0 if all(r.ok is not False for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
