@@ -222,6 +222,19 @@ def _build_sqlite(path: str, spec: ds.Spec, fp: str) -> DatasetInfo:
     load_started = time.perf_counter()
     batches = ds.iter_user_batches(spec, pools, plans, operator_id=operator_id, occupier_ids=occupier_ids)
     with engine.connect() as conn:
+        # The search index's triggers (migration 0002) are set aside for the load and put back from their
+        # own stored SQL; the index is then rebuilt from the table in one pass, as 0002 itself does for
+        # existing rows. Same triggers, same index content; 2-3x faster than a trigger per row.
+        triggers = conn.exec_driver_sql(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'occupier_users'"
+        ).all()
+        fts_tables = [row[0] for row in conn.exec_driver_sql(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE '%fts5%' "
+            "AND sql LIKE '%content=''occupier_users''%'"
+        )]
+        for name, _sql in triggers:
+            conn.exec_driver_sql(f'DROP TRIGGER "{name}"')
+        conn.commit()
         pending = 0
         tx = conn.begin()
         for batch in batches:
@@ -233,6 +246,12 @@ def _build_sqlite(path: str, spec: ds.Spec, fp: str) -> DatasetInfo:
                 tx = conn.begin()
                 pending = 0
         tx.commit()
+        for _name, sql in triggers:
+            conn.exec_driver_sql(sql)
+        for name in fts_tables:
+            log(f"rebuilding the search index {name}")
+            conn.exec_driver_sql(f"INSERT INTO \"{name}\"(\"{name}\") VALUES ('rebuild')")
+        conn.commit()
         load_seconds = time.perf_counter() - load_started
         dbapi = conn.connection.dbapi_connection
         assert dbapi is not None

@@ -85,7 +85,7 @@ def db(engine: Engine) -> Iterator[Session]:
 
 @pytest.fixture
 def committed(engine: Engine) -> Iterator[sessionmaker[Session]]:
-    """A session factory whose commits are real (for concurrency and worker tests); tables are emptied after."""
+    """A session factory whose commits are real (concurrency, workers); the tables are emptied after."""
     factory = sessionmaker(bind=engine, expire_on_commit=False)
     runtime.use_session_factory(factory)
     try:

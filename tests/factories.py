@@ -35,22 +35,44 @@ def admin_actor(operator: Operator, *, staff_id: int | None = None) -> Actor:
 
 
 def site_manager_actor(operator: Operator, site_ids: list[int], *, staff_id: int | None = None) -> Actor:
-    return Actor(kind=ActorKind.STAFF, id=staff_id, operator_id=operator.id, role=Role.SITE_MANAGER,
-                 site_ids=frozenset(site_ids))
+    return Actor(
+        kind=ActorKind.STAFF,
+        id=staff_id,
+        operator_id=operator.id,
+        role=Role.SITE_MANAGER,
+        site_ids=frozenset(site_ids),
+    )
 
 
-def make_site(db: Session, operator: Operator, *, code: str | None = None, country: str = "GB",
-              name: str | None = None, nas: list[str] | None = None) -> Site:
+def make_site(
+    db: Session,
+    operator: Operator,
+    *,
+    code: str | None = None,
+    country: str = "GB",
+    name: str | None = None,
+    nas: list[str] | None = None,
+) -> Site:
     code = code or f"S{next(_seq):04d}"
-    return sites.create_site(db, SiteCreate(code=code, name=name or f"Site {code}", country=country,
-                                            nas_identifiers=nas or []), actor=admin_actor(operator))
+    return sites.create_site(
+        db,
+        SiteCreate(code=code, name=name or f"Site {code}", country=country, nas_identifiers=nas or []),
+        actor=admin_actor(operator),
+    )
 
 
-def make_occupier(db: Session, operator: Operator, *, sites_: list[Site] | None = None, name: str | None = None,
-                  **kwargs: Any) -> Occupier:
+def make_occupier(
+    db: Session,
+    operator: Operator,
+    *,
+    sites_: list[Site] | None = None,
+    name: str | None = None,
+    **kwargs: Any,
+) -> Occupier:
     site_list = sites_ or [make_site(db, operator)]
     return occupiers.create_occupier(
-        db, OccupierCreate(name=name or f"Occupier {next(_seq)}", site_ids=[s.id for s in site_list], **kwargs),
+        db,
+        OccupierCreate(name=name or f"Occupier {next(_seq)}", site_ids=[s.id for s in site_list], **kwargs),
         actor=admin_actor(operator),
     )
 
@@ -63,13 +85,26 @@ def make_user(db: Session, occupier: Occupier, *, actor: Actor | None = None, **
     return users.create_user(db, occupier, UserCreate(**data), actor=actor or admin_actor(operator))
 
 
-def make_staff(db: Session, operator: Operator, *, role: Role = Role.OPERATOR_ADMIN, sites_: list[Site] | None = None,
-               email: str | None = None, password: str = "correct horse battery") -> StaffUser:
+def make_staff(
+    db: Session,
+    operator: Operator,
+    *,
+    role: Role = Role.OPERATOR_ADMIN,
+    sites_: list[Site] | None = None,
+    email: str | None = None,
+    password: str = "correct horse battery",
+) -> StaffUser:
     from occupant.kit.security import hash_password
 
     email = email or f"staff{next(_seq)}@operator.example"
-    staff = StaffUser(operator_id=operator.id, email=email, email_key=email.lower(), name="Staff Member",
-                      password_hash=hash_password(password), role=role)
+    staff = StaffUser(
+        operator_id=operator.id,
+        email=email,
+        email_key=email.lower(),
+        name="Staff Member",
+        password_hash=hash_password(password),
+        role=role,
+    )
     staff.sites = sites_ or []
     db.add(staff)
     db.flush()

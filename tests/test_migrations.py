@@ -13,7 +13,8 @@ from occupant.kit.migrate import include_object
 def test_migrations_match_the_models(engine):
     with engine.connect() as conn:
         context = MigrationContext.configure(
-            conn, opts={"include_object": include_object, "compare_type": True, "target_metadata": Base.metadata}
+            conn,
+            opts={"include_object": include_object, "compare_type": True, "target_metadata": Base.metadata},
         )
         diff = compare_metadata(context, Base.metadata)
     assert diff == []

@@ -29,10 +29,19 @@ def test_deleted_user_leaves_no_personal_data(committed, engine):
         operator = make_operator(s)
         occupier = make_occupier(s, operator, sites_=[make_site(s, operator, country="NL")])
         group = groups.create_group(s, actor=admin_actor(operator), name="Door A", occupier_id=occupier.id)
-        user = make_user(s, occupier, first_name="Wilhelmina", last_name="Zuiderzee",
-                         email="wilhelmina.zuiderzee@privacy.example", mobile="+31612345678",
-                         job_title="Quartermaster", employee_number="EMP-778899", username="wzuiderzee",
-                         external_id="ext-5566", group_ids=[group.id])
+        user = make_user(
+            s,
+            occupier,
+            first_name="Wilhelmina",
+            last_name="Zuiderzee",
+            email="wilhelmina.zuiderzee@privacy.example",
+            mobile="+31612345678",
+            job_title="Quartermaster",
+            employee_number="EMP-778899",
+            username="wzuiderzee",
+            external_id="ext-5566",
+            group_ids=[group.id],
+        )
         bystander = make_user(s, occupier, first_name="Keep", last_name="Me", email="keep.me@example.com")
         s.commit()
         users.update_user(s, user, UserUpdate(last_name="Zuiderzee-Delta"), actor=admin_actor(operator))
@@ -40,14 +49,22 @@ def test_deleted_user_leaves_no_personal_data(committed, engine):
         s.commit()
     deliver_due(committed)  # one notice delivered to the mail folder, the outbox row wiped
     with committed() as s:
-        users.change_email(s, s.get(type(user), user.id), "third.zuiderzee@privacy.example",
-                           actor=admin_actor(operator))
+        users.change_email(
+            s, s.get(type(user), user.id), "third.zuiderzee@privacy.example", actor=admin_actor(operator)
+        )
         s.commit()  # these two stay queued until the delete cancels them
         users.delete_user(s, s.get(type(user), user.id), actor=admin_actor(operator))
         s.commit()
     dump = dump_database(engine)
-    for secret in ("wilhelmina", "zuiderzee", "privacy.example", "+31612345678", "quartermaster",
-                   "emp-778899", "ext-5566"):
+    for secret in (
+        "wilhelmina",
+        "zuiderzee",
+        "privacy.example",
+        "+31612345678",
+        "quartermaster",
+        "emp-778899",
+        "ext-5566",
+    ):
         assert secret not in dump, f"{secret!r} survived the delete"
     assert "keep.me@example.com" in dump  # the dump does see personal data that should be there
     assert str(bystander.id) in dump

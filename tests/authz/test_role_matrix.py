@@ -28,8 +28,15 @@ def estate(db):
     other_operator = make_operator(db)
     foreign = make_occupier(db, other_operator, name="Foreign Co")
     return {
-        "operator": operator, "lon": lon, "par": par, "at_lon": at_lon, "at_par": at_par, "foreign": foreign,
-        "lon_user": make_user(db, at_lon), "par_user": make_user(db, at_par), "foreign_user": make_user(db, foreign),
+        "operator": operator,
+        "lon": lon,
+        "par": par,
+        "at_lon": at_lon,
+        "at_par": at_par,
+        "foreign": foreign,
+        "lon_user": make_user(db, at_lon),
+        "par_user": make_user(db, at_par),
+        "foreign_user": make_user(db, foreign),
     }
 
 
@@ -58,7 +65,9 @@ def test_another_operators_objects_are_not_found(db, estate, role):
     with pytest.raises(NotFound):
         scope.get_user(db, me, estate["foreign_user"].id)
     with pytest.raises(NotFound):
-        scope.get_site(db, me, make_site(db, db.get(type(estate["operator"]), estate["foreign"].operator_id)).id)
+        scope.get_site(
+            db, me, make_site(db, db.get(type(estate["operator"]), estate["foreign"].operator_id)).id
+        )
     assert estate["foreign_user"].id not in {u.id for u in user_queries.list_users(db, me).items}
 
 
@@ -83,7 +92,9 @@ def run(action: str, db, estate, me: Actor) -> None:
         case "create_site":
             sites.create_site(db, SiteCreate(code="NEW01", name="New", country="GB"), actor=me)
         case "create_occupier":
-            occupiers.create_occupier(db, OccupierCreate(name="New Co", site_ids=[estate["lon"].id]), actor=me)
+            occupiers.create_occupier(
+                db, OccupierCreate(name="New Co", site_ids=[estate["lon"].id]), actor=me
+            )
         case "update_occupier":
             occupiers.update_occupier(db, occ, OccupierUpdate(name="Renamed"), actor=me)
         case "decommission":

@@ -18,7 +18,9 @@ def test_users_join_their_sites_groups_and_their_occupiers_groups_only(db):
     lon_doors = groups.create_group(db, actor=me, name="LON doors", site_id=lon.id)
     par_doors = groups.create_group(db, actor=me, name="PAR doors", site_id=par.id)
     team = groups.create_group(db, actor=me, name="Team", occupier_id=occ.id)
-    other_team = groups.create_group(db, actor=me, name="Team", occupier_id=other.id)  # same name, other scope
+    other_team = groups.create_group(
+        db, actor=me, name="Team", occupier_id=other.id
+    )  # same name, other scope
     assert {g.name for g in groups.list_available(db, occ)} == {"LON doors", "Team"}
 
     user = make_user(db, occ, group_ids=[lon_doors.id, team.id])

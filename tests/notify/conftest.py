@@ -1,4 +1,4 @@
-"""Fixtures for mail tests: a real SMTP server on 127.0.0.1 (aiosmtpd), TLS certificates, a branded operator."""
+"""Fixtures for mail tests: a real SMTP server on 127.0.0.1, TLS certificates, a branded operator."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from cryptography.x509.oid import NameOID
 from sqlalchemy import Engine, inspect
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
+from tests.factories import admin_actor, make_occupier, make_operator, make_user
 
 from occupant.authz.actor import Actor
 from occupant.kit.db import Base, transaction
@@ -32,7 +33,6 @@ from occupant.kit.settings import Settings
 from occupant.notify.service import queue_mail
 from occupant.operators.models import Operator
 from occupant.users.models import OccupierUser
-from tests.factories import admin_actor, make_occupier, make_operator, make_user
 
 OPERATOR_NAME = "Atelier Lumière Workspaces"
 BRAND_COLOR = "#c0392b"
@@ -68,8 +68,9 @@ class RecordingHandler:
     logins: list[tuple[str, str]] = field(default_factory=list)
     on_received: Callable[[int], None] | None = None
 
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
-                          rcpt_options: list[str]) -> str:
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
         if self.rcpt_reply:
             return self.rcpt_reply
         envelope.rcpt_tos.append(address)
@@ -85,8 +86,9 @@ class RecordingHandler:
             self.on_received(len(self.received))
         return "250 Message accepted for delivery"
 
-    def authenticator(self, server: SMTP, session: Session, envelope: Envelope, mechanism: str,
-                      auth_data: Any) -> AuthResult:
+    def authenticator(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+    ) -> AuthResult:
         assert isinstance(auth_data, LoginPassword)
         login, password = auth_data.login.decode(), auth_data.password.decode()
         self.logins.append((login, password))
@@ -120,7 +122,9 @@ class SMTPServer:
         self.controller: _TrackingController | None = None
 
     def start(self) -> SMTPServer:
-        self.controller = _TrackingController(self.handler, hostname="127.0.0.1", port=self.port, **self.options)
+        self.controller = _TrackingController(
+            self.handler, hostname="127.0.0.1", port=self.port, **self.options
+        )
         self.controller.start()
         return self
 
@@ -185,7 +189,9 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=1))
         .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
             critical=False,
         )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
@@ -195,7 +201,9 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
     files = TlsFiles(folder / "cert.pem", folder / "key.pem")
     files.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     files.key.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
     )
     return files
 
@@ -252,30 +260,56 @@ def world(committed: sessionmaker[DbSession]) -> World:
         operator.brand_color = BRAND_COLOR
         operator.support_email = SUPPORT_EMAIL
         occupier = make_occupier(session, operator)
-        people = [("en", "Alice", "alice"), ("fr", "Zoé", "zoe"), ("de", "Jürgen", "juergen"),
-                  ("es", "Lucía", "lucia"), ("nl", "Daan", "daan")]
+        people = [
+            ("en", "Alice", "alice"),
+            ("fr", "Zoé", "zoe"),
+            ("de", "Jürgen", "juergen"),
+            ("es", "Lucía", "lucia"),
+            ("nl", "Daan", "daan"),
+        ]
         users = {
-            lang: make_user(session, occupier, language=lang, first_name=first, email=f"{local}@tenant.example")
+            lang: make_user(
+                session, occupier, language=lang, first_name=first, email=f"{local}@tenant.example"
+            )
             for lang, first, local in people
         }
         session.flush()
         return World(operator.id, occupier.id, users)
 
 
-def queue_many(factory: sessionmaker[DbSession], world: World, count: int, *, language: str = "en",
-               secrets: dict[str, Any] | None = None) -> list[int]:
+def queue_many(
+    factory: sessionmaker[DbSession],
+    world: World,
+    count: int,
+    *,
+    language: str = "en",
+    secrets: dict[str, Any] | None = None,
+) -> list[int]:
     """Queue ``count`` email-change notices in one committed transaction; returns their ids."""
     user = world.users[language]
     with transaction(factory) as session:
         messages = [
-            queue_mail(session, operator_id=world.operator_id, to=f"person{i}@tenant.example",
-                       template="email_changed_old", language=language, user_id=user.id,
-                       context={"first_name": f"Person {i}", "new_email": f"new{i}@tenant.example"},
-                       secrets=secrets)
+            queue_mail(
+                session,
+                operator_id=world.operator_id,
+                to=f"person{i}@tenant.example",
+                template="email_changed_old",
+                language=language,
+                user_id=user.id,
+                context={"first_name": f"Person {i}", "new_email": f"new{i}@tenant.example"},
+                secrets=secrets,
+            )
             for i in range(count)
         ]
         session.flush()
         return [m.id for m in messages]
+
+
+def fresh(session: DbSession, user: OccupierUser) -> OccupierUser:
+    """The user as the database has it now, in ``session``."""
+    found = session.get(OccupierUser, user.id)
+    assert found is not None
+    return found
 
 
 def admin_of(session: DbSession, world: World) -> Actor:

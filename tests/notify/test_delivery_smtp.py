@@ -7,6 +7,16 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select, text
+from tests.notify.conftest import (
+    BRAND_COLOR,
+    OPERATOR_NAME,
+    SUPPORT_EMAIL,
+    RecordingHandler,
+    SMTPServer,
+    admin_of,
+    fresh,
+    queue_many,
+)
 
 from occupant.kit.clock import utcnow
 from occupant.kit.db import transaction
@@ -16,15 +26,6 @@ from occupant.notify.models import MessageStatus, OutboxMessage
 from occupant.notify.service import queue_mail
 from occupant.notify.transport import SMTPConfig, SMTPTransport
 from occupant.users import service as users
-from tests.notify.conftest import (
-    BRAND_COLOR,
-    OPERATOR_NAME,
-    SUPPORT_EMAIL,
-    RecordingHandler,
-    SMTPServer,
-    admin_of,
-    queue_many,
-)
 
 
 def rows(factory, ids=None):
@@ -38,7 +39,9 @@ def rows(factory, ids=None):
 def test_email_change_notifies_both_addresses_in_the_users_language(committed, world, smtp, make_settings):
     user = world.users["fr"]
     with transaction(committed) as session:
-        users.change_email(session, session.merge(user), "zoe.martin@nouveau.example", actor=admin_of(session, world))
+        users.change_email(
+            session, fresh(session, user), "zoe.martin@nouveau.example", actor=admin_of(session, world)
+        )
 
     settings = make_settings(smtp_url=smtp.url())
     report = deliver_due(committed, settings=settings)
@@ -68,13 +71,25 @@ def test_email_change_notifies_both_addresses_in_the_users_language(committed, w
 def test_each_language_reaches_its_reader(committed, world, smtp, make_settings):
     with transaction(committed) as session:
         for lang, user in world.users.items():
-            queue_mail(session, operator_id=world.operator_id, to=user.email, template="email_changed_new",
-                       language=lang, user_id=user.id, context={"first_name": user.first_name, "old_email": "x@y.example"})
+            queue_mail(
+                session,
+                operator_id=world.operator_id,
+                to=user.email,
+                template="email_changed_new",
+                language=lang,
+                user_id=user.id,
+                context={"first_name": user.first_name, "old_email": "x@y.example"},
+            )
 
     deliver_due(committed, settings=make_settings(smtp_url=smtp.url()))
 
-    greetings = {"en": "Hello Alice,", "fr": "Bonjour Zoé,", "de": "Hallo Jürgen,", "es": "Hola, Lucía:",
-                 "nl": "Beste Daan,"}
+    greetings = {
+        "en": "Hello Alice,",
+        "fr": "Bonjour Zoé,",
+        "de": "Hallo Jürgen,",
+        "es": "Hola, Lucía:",
+        "nl": "Beste Daan,",
+    }
     received = {r.message["Content-Language"]: r for r in smtp.handler.received}
     assert set(received) == set(greetings)
     for lang, greeting in greetings.items():
@@ -98,7 +113,9 @@ def test_sent_rows_keep_no_address_context_or_secret(committed, world, smtp, mak
         assert (row.to_address, row.context, row.sealed_secrets, row.last_error) == ("", {}, None, None)
         assert row.template == "email_changed_old" and row.language == "en"
     with transaction(committed) as session:
-        dump = " ".join(str(v) for r in session.execute(text("SELECT * FROM outbox_messages")).all() for v in r)
+        dump = " ".join(
+            str(v) for r in session.execute(text("SELECT * FROM outbox_messages")).all() for v in r
+        )
     assert "tenant.example" not in dump and "Person" not in dump
 
 
@@ -130,8 +147,9 @@ def test_a_refusing_server_means_a_retry_later_not_a_loss(committed, world, smtp
 
 
 def test_backoff_grows_exponentially_and_is_capped(committed, world, smtp, make_settings):
-    settings = make_settings(smtp_url=smtp.url(), mail_retry_base_seconds=10, mail_retry_max_seconds=50,
-                             mail_max_attempts=20)
+    settings = make_settings(
+        smtp_url=smtp.url(), mail_retry_base_seconds=10, mail_retry_max_seconds=50, mail_max_attempts=20
+    )
     queue_many(committed, world, 1)
     smtp.handler.data_reply = "452 4.3.1 insufficient storage"
     now = utcnow()
@@ -169,8 +187,12 @@ def test_a_permanent_refusal_is_dead_at_once(committed, world, smtp, make_settin
     smtp.handler.rcpt_reply = "550 5.1.1 <person0@tenant.example>: no such user"
     report = deliver_due(committed, settings=make_settings(smtp_url=smtp.url()))
     assert (report.sent, report.retried, report.dead) == (0, 0, 2)
-    assert all(r.status == MessageStatus.DEAD and r.attempts == 1 and r.to_address == "" for r in rows(committed))
-    assert all("no such user" in (r.last_error or "") and "@" not in (r.last_error or "") for r in rows(committed))
+    assert all(
+        r.status == MessageStatus.DEAD and r.attempts == 1 and r.to_address == "" for r in rows(committed)
+    )
+    assert all(
+        "no such user" in (r.last_error or "") and "@" not in (r.last_error or "") for r in rows(committed)
+    )
 
 
 def test_messages_share_one_connection(committed, world, smtp, make_settings):
@@ -195,7 +217,9 @@ def test_no_server_leaves_everything_queued_without_an_attempt(committed, world,
     from tests.notify.conftest import free_port
 
     queue_many(committed, world, 4)
-    report = deliver_due(committed, settings=make_settings(smtp_url=f"smtp://127.0.0.1:{free_port()}?timeout=2"))
+    report = deliver_due(
+        committed, settings=make_settings(smtp_url=f"smtp://127.0.0.1:{free_port()}?timeout=2")
+    )
     assert (report.sent, report.retried, report.dead, report.deferred) == (0, 0, 0, 4)
     assert report.connection_error and "cannot connect" in report.connection_error
     for row in rows(committed):
@@ -207,7 +231,7 @@ def test_cancelled_mail_is_never_sent(committed, world, smtp, make_settings):
     user = world.users["en"]
     queue_many(committed, world, 2)
     with transaction(committed) as session:
-        users.delete_user(session, session.merge(user), actor=admin_of(session, world))
+        users.delete_user(session, fresh(session, user), actor=admin_of(session, world))
     report = deliver_due(committed, settings=make_settings(smtp_url=smtp.url()))
     assert report.sent == 0 and smtp.handler.received == []
     for row in rows(committed):
@@ -217,7 +241,9 @@ def test_cancelled_mail_is_never_sent(committed, world, smtp, make_settings):
 def test_a_rolled_back_change_sends_nothing(committed, world, smtp, make_settings):
     user = world.users["es"]
     with pytest.raises(RuntimeError), transaction(committed) as session:
-        users.change_email(session, session.merge(user), "otra@tenant.example", actor=admin_of(session, world))
+        users.change_email(
+            session, fresh(session, user), "otra@tenant.example", actor=admin_of(session, world)
+        )
         assert session.scalar(select(OutboxMessage.id).limit(1)) is not None  # queued inside the transaction
         raise RuntimeError("the request failed after the change")
     report = deliver_due(committed, settings=make_settings(smtp_url=smtp.url()))
@@ -228,8 +254,10 @@ def test_two_workers_share_the_queue_without_sending_twice(committed, world, smt
     ids = queue_many(committed, world, 120)
     settings = make_settings(smtp_url=smtp.url(), mail_batch_size=10)
     reports = []
-    threads = [threading.Thread(target=lambda: reports.append(deliver_due(committed, settings=settings)))
-               for _ in range(2)]
+    threads = [
+        threading.Thread(target=lambda: reports.append(deliver_due(committed, settings=settings)))
+        for _ in range(2)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -240,11 +268,20 @@ def test_two_workers_share_the_queue_without_sending_twice(committed, world, smt
 
 def test_starttls_and_authentication(committed, world, tls_files, make_settings):
     handler = RecordingHandler()
-    server = SMTPServer(handler, tls_context=tls_files.server_context(), require_starttls=True,
-                        authenticator=handler.authenticator, auth_required=True, auth_require_tls=True).start()
+    server = SMTPServer(
+        handler,
+        tls_context=tls_files.server_context(),
+        require_starttls=True,
+        authenticator=handler.authenticator,
+        auth_required=True,
+        auth_require_tls=True,
+    ).start()
     try:
         queue_many(committed, world, 2, language="nl")
-        url = server.url(query=f"starttls=1&cafile={tls_files.cert}", userinfo="mailer%40occupant.example:s3cret%3Apa%20ss@")
+        url = server.url(
+            query=f"starttls=1&cafile={tls_files.cert}",
+            userinfo="mailer%40occupant.example:s3cret%3Apa%20ss@",
+        )
         report = deliver_due(committed, settings=make_settings(smtp_url=url))
     finally:
         server.kill()
@@ -255,16 +292,27 @@ def test_starttls_and_authentication(committed, world, tls_files, make_settings)
 
 def test_wrong_password_sends_nothing_and_keeps_the_mail(committed, world, tls_files, make_settings):
     handler = RecordingHandler()
-    server = SMTPServer(handler, tls_context=tls_files.server_context(), require_starttls=True,
-                        authenticator=handler.authenticator, auth_required=True).start()
+    server = SMTPServer(
+        handler,
+        tls_context=tls_files.server_context(),
+        require_starttls=True,
+        authenticator=handler.authenticator,
+        auth_required=True,
+    ).start()
     try:
         queue_many(committed, world, 2)
-        url = server.url(query=f"starttls=1&cafile={tls_files.cert}", userinfo="mailer%40occupant.example:wrong@")
+        url = server.url(
+            query=f"starttls=1&cafile={tls_files.cert}", userinfo="mailer%40occupant.example:wrong@"
+        )
         report = deliver_due(committed, settings=make_settings(smtp_url=url))
     finally:
         server.kill()
     assert report.sent == 0 and report.deferred == 2 and handler.received == []
-    assert report.connection_error and "535" in report.connection_error and "wrong" not in report.connection_error
+    assert (
+        report.connection_error
+        and "535" in report.connection_error
+        and "wrong" not in report.connection_error
+    )
     assert all(r.status == MessageStatus.QUEUED and r.attempts == 0 for r in rows(committed))
 
 
@@ -285,7 +333,9 @@ def test_implicit_tls(committed, world, tls_files, make_settings):
     server = SMTPServer(handler, ssl_context=tls_files.server_context()).start()
     try:
         queue_many(committed, world, 1, language="es")
-        report = deliver_due(committed, settings=make_settings(smtp_url=server.url("smtps", f"cafile={tls_files.cert}")))
+        report = deliver_due(
+            committed, settings=make_settings(smtp_url=server.url("smtps", f"cafile={tls_files.cert}"))
+        )
     finally:
         server.kill()
     assert report.sent == 1
@@ -313,9 +363,18 @@ def test_smtp_url_parsing():
     assert "p@ss" not in repr(config) and "p@ss" not in repr(SMTPTransport(config).config)
     assert SMTPConfig.from_url("smtp://relay").port == 25
     assert SMTPConfig.from_url("smtp://relay:2525?starttls=0").security == "none"
-    assert (SMTPConfig.from_url("smtps://relay").port, SMTPConfig.from_url("smtps://relay").security) == (465, "tls")
-    for bad in ["http://relay", "smtp://", "smtp://relay?starttls=maybe", "smtp://relay?tls=1",
-                "smtps://relay?starttls=1", "smtp://relay:notaport"]:
+    assert (SMTPConfig.from_url("smtps://relay").port, SMTPConfig.from_url("smtps://relay").security) == (
+        465,
+        "tls",
+    )
+    for bad in [
+        "http://relay",
+        "smtp://",
+        "smtp://relay?starttls=maybe",
+        "smtp://relay?tls=1",
+        "smtps://relay?starttls=1",
+        "smtp://relay:notaport",
+    ]:
         with pytest.raises(ValueError) as info:
             SMTPConfig.from_url(bad)
         assert "pass" not in str(info.value)
@@ -328,8 +387,14 @@ def test_operator_branding_follows_the_operator(committed, world, smtp, make_set
         other = Operator(name="Kantoor & Co", brand_color="#ffd700")
         session.add(other)
         session.flush()
-        queue_mail(session, operator_id=other.id, to="a@b.example", template="email_changed_old", language="nl",
-                   context={"first_name": "Sem", "new_email": "c@d.example"})
+        queue_mail(
+            session,
+            operator_id=other.id,
+            to="a@b.example",
+            template="email_changed_old",
+            language="nl",
+            context={"first_name": "Sem", "new_email": "c@d.example"},
+        )
     queue_many(committed, world, 1)
     deliver_due(committed, settings=make_settings(smtp_url=smtp.url()))
     by_lang = {r.message["Content-Language"]: r for r in smtp.handler.received}
@@ -347,8 +412,14 @@ def test_an_internationalised_address_goes_out_with_smtputf8(committed, world, m
     server = SMTPServer(handler, enable_SMTPUTF8=True).start()
     try:
         with transaction(committed) as session:
-            queue_mail(session, operator_id=world.operator_id, to="zoé@tenant.example", template="email_changed_old",
-                       language="fr", context={"first_name": "Zoé", "new_email": "zoe@tenant.example"})
+            queue_mail(
+                session,
+                operator_id=world.operator_id,
+                to="zoé@tenant.example",
+                template="email_changed_old",
+                language="fr",
+                context={"first_name": "Zoé", "new_email": "zoe@tenant.example"},
+            )
         report = deliver_due(committed, settings=make_settings(smtp_url=server.url()))
     finally:
         server.kill()
@@ -360,8 +431,14 @@ def test_an_internationalised_address_goes_out_with_smtputf8(committed, world, m
 def test_an_internationalised_address_without_smtputf8_is_dead_not_stuck(committed, world, make_settings):
     server = SMTPServer(RecordingHandler(), enable_SMTPUTF8=False).start()
     with transaction(committed) as session:
-        queue_mail(session, operator_id=world.operator_id, to="zoé@tenant.example", template="email_changed_old",
-                   language="fr", context={"first_name": "Zoé", "new_email": "zoe@tenant.example"})
+        queue_mail(
+            session,
+            operator_id=world.operator_id,
+            to="zoé@tenant.example",
+            template="email_changed_old",
+            language="fr",
+            context={"first_name": "Zoé", "new_email": "zoe@tenant.example"},
+        )
     queue_many(committed, world, 1)
     try:
         report = deliver_due(committed, settings=make_settings(smtp_url=server.url()))

@@ -7,16 +7,18 @@ from collections import Counter
 from datetime import timedelta
 
 from sqlalchemy import select, update
+from tests.notify.conftest import RecordingHandler, SMTPServer, Waiter, queue_many
 
 from occupant.kit.clock import utcnow
 from occupant.kit.db import transaction
 from occupant.notify.delivery import DeliveryReport, deliver_due, message_id
 from occupant.notify.models import MessageStatus, OutboxMessage
-from tests.notify.conftest import RecordingHandler, SMTPServer, Waiter, queue_many
 
 
 def test_killing_the_server_mid_run_loses_nothing_and_doubles_nothing(committed, world, make_settings):
-    ids = queue_many(committed, world, 300, language="fr", secrets={"sign_in_link": "https://x.example/t/abc"})
+    ids = queue_many(
+        committed, world, 300, language="fr", secrets={"sign_in_link": "https://x.example/t/abc"}
+    )
     waiter = Waiter(120)
     first = SMTPServer(RecordingHandler(on_received=waiter)).start()
     settings = make_settings(smtp_url=first.url(query="timeout=5"), mail_batch_size=100)
@@ -37,14 +39,18 @@ def test_killing_the_server_mid_run_loses_nothing_and_doubles_nothing(committed,
     assert interrupted.dead == 0 and interrupted.connection_error
     assert interrupted.sent + interrupted.retried + interrupted.deferred <= 300
     with transaction(committed) as session:
-        waiting = session.scalars(select(OutboxMessage).where(OutboxMessage.status == MessageStatus.QUEUED)).all()
+        waiting = session.scalars(
+            select(OutboxMessage).where(OutboxMessage.status == MessageStatus.QUEUED)
+        ).all()
     assert len(waiting) == 300 - interrupted.sent
     assert all(m.claimed_until is None and m.attempts <= 1 for m in waiting)  # nobody holds them
     assert all(m.to_address and m.sealed_secrets for m in waiting)  # still deliverable
 
     second = SMTPServer(RecordingHandler(), port=first.port).start()  # back, on the same port
     try:
-        resumed = deliver_due(committed, settings=settings, now=utcnow() + timedelta(hours=2))  # past any backoff
+        resumed = deliver_due(
+            committed, settings=settings, now=utcnow() + timedelta(hours=2)
+        )  # past any backoff
     finally:
         second.kill()
 
@@ -64,7 +70,9 @@ def test_a_crashed_workers_claim_expires_and_the_mail_then_goes(committed, world
     now = utcnow()
     with transaction(committed) as session:  # a worker claimed two messages, then died
         session.execute(
-            update(OutboxMessage).where(OutboxMessage.id.in_(ids[:2])).values(claimed_until=now + timedelta(minutes=5))
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids[:2]))
+            .values(claimed_until=now + timedelta(minutes=5))
         )
 
     assert deliver_due(committed, settings=settings, now=now).sent == 3  # the claimed ones wait

@@ -39,12 +39,19 @@ def test_decommission_deletes_every_user_then_decommissioned(committed):
         assert pending_decommissions(s) == [occupier_id]
     assert run_decommission(committed, occupier_id) == OccupierState.DECOMMISSIONED
     with committed() as s:
-        count = lambda occ: s.scalar(select(func.count()).select_from(OccupierUser)  # noqa: E731
-                                     .where(OccupierUser.occupier_id == occ))
+
+        def count(occ: int) -> int:
+            return s.scalar(
+                select(func.count()).select_from(OccupierUser).where(OccupierUser.occupier_id == occ)
+            )
+
         assert count(occupier_id) == 0
         assert count(keep_id) == 1  # other occupiers untouched
-        deleted = s.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "user.deleted",
-                                                                             AuditEvent.actor_type == "system"))
+        deleted = s.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.action == "user.deleted", AuditEvent.actor_type == "system")
+        )
         assert deleted == 7
         occupier = s.get(Occupier, occupier_id)
         assert occupier.decommissioned_at is not None
@@ -64,8 +71,12 @@ def test_a_user_that_cannot_be_deleted_fails_the_decommission_and_retry_finishes
     with committed() as s:
         occupier = s.get(Occupier, occupier_id)
         assert f"user {stuck_id}" in occupier.decommission_error
-        assert s.scalar(select(func.count()).select_from(OccupierUser)
-                        .where(OccupierUser.occupier_id == occupier_id)) == 1
+        assert (
+            s.scalar(
+                select(func.count()).select_from(OccupierUser).where(OccupierUser.occupier_id == occupier_id)
+            )
+            == 1
+        )
         s.get(OccupierUser, stuck_id).busy_until = None
         occupiers.start_decommission(s, occupier, actor=admin_actor(operator))  # retry
         assert occupier.decommission_error is None
@@ -97,9 +108,15 @@ def test_decommission_job_resumes_after_a_crash(committed, monkeypatch):
     monkeypatch.setattr(job, "purge_user", real_purge)
     with committed() as s:
         assert s.get(Occupier, occupier_id).state == OccupierState.DECOMMISSION_PENDING
-        assert s.scalar(select(func.count()).select_from(OccupierUser)
-                        .where(OccupierUser.occupier_id == occupier_id)) == 3
+        assert (
+            s.scalar(
+                select(func.count()).select_from(OccupierUser).where(OccupierUser.occupier_id == occupier_id)
+            )
+            == 3
+        )
     assert run_decommission(committed, occupier_id) == OccupierState.DECOMMISSIONED
     with committed() as s:
-        assert s.scalar(select(func.count()).select_from(AuditEvent)
-                        .where(AuditEvent.action == "user.deleted")) == 5
+        assert (
+            s.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "user.deleted"))
+            == 5
+        )

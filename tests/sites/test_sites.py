@@ -11,12 +11,16 @@ from tests.factories import admin_actor, make_occupier, make_operator, make_site
 def test_site_codes_countries_and_nas_identifiers(db):
     operator = make_operator(db)
     me = admin_actor(operator)
-    site = sites.create_site(db, SiteCreate(code="lon01", name="London", country="gb",
-                                            nas_identifiers=["LON01-AP01", "LON01-AP02"]), actor=me)
+    site = sites.create_site(
+        db,
+        SiteCreate(code="lon01", name="London", country="gb", nas_identifiers=["LON01-AP01", "LON01-AP02"]),
+        actor=me,
+    )
     assert (site.code, site.country, site.nas_identifiers) == ("LON01", "GB", ["LON01-AP01", "LON01-AP02"])
     with pytest.raises(FieldErrors) as err:
-        sites.create_site(db, SiteCreate(code="LON01", name="Dup", country="XX", nas_identifiers=["LON01-AP01"]),
-                          actor=me)
+        sites.create_site(
+            db, SiteCreate(code="LON01", name="Dup", country="XX", nas_identifiers=["LON01-AP01"]), actor=me
+        )
     assert {e["code"] for e in err.value.errors} == {"code_taken", "invalid_country", "nas_taken"}
     sites.update_site(db, site, SiteUpdate(nas_identifiers=["LON01-AP02", "LON01-AP03"]), actor=me)
     assert site.nas_identifiers == ["LON01-AP02", "LON01-AP03"]

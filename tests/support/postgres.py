@@ -32,7 +32,9 @@ def _free_port() -> int:
 
 
 def _bin(name: str) -> str:
-    found = shutil.which(name) or next(iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)), None)
+    found = shutil.which(name) or next(
+        iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)), None
+    )
     if not found:
         raise RuntimeError(f"PostgreSQL's {name} is not installed: run scripts/test.sh, which installs it.")
     return found
@@ -47,16 +49,36 @@ def start_throwaway() -> tuple[str, callable]:  # type: ignore[valid-type]
     if os.geteuid() == 0:  # initdb refuses to run as root
         os.chmod(workdir, 0o777)
         as_user = ["runuser", "-u", "postgres", "--"]
-    subprocess.run([*as_user, _bin("initdb"), "-D", datadir, "-U", "postgres", "-A", "trust", "-E", "UTF8"],
-                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [*as_user, _bin("initdb"), "-D", datadir, "-U", "postgres", "-A", "trust", "-E", "UTF8"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     opts = f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off"
-    subprocess.run([*as_user, _bin("pg_ctl"), "-D", datadir, "-o", opts, "-l", os.path.join(workdir, "log"),
-                    "-w", "start"], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            *as_user,
+            _bin("pg_ctl"),
+            "-D",
+            datadir,
+            "-o",
+            opts,
+            "-l",
+            os.path.join(workdir, "log"),
+            "-w",
+            "start",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     dsn = f"postgresql://postgres@127.0.0.1:{port}/postgres"
 
     def stop() -> None:
-        subprocess.run([*as_user, _bin("pg_ctl"), "-D", datadir, "-m", "fast", "stop"],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            [*as_user, _bin("pg_ctl"), "-D", datadir, "-m", "fast", "stop"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         shutil.rmtree(workdir, ignore_errors=True)
 
     for _ in range(50):

@@ -55,11 +55,14 @@ def test_unique_constraint_holds_even_without_the_precheck(committed, monkeypatc
         operator = make_operator(s)
         occupier = make_occupier(s, operator)
         actor = Actor(kind=ActorKind.STAFF, id=None, operator_id=operator.id, role=Role.OPERATOR_ADMIN)
-        users.create_user(s, occupier, UserCreate(first_name="A", last_name="B", email="x@example.com"), actor=actor)
+        users.create_user(
+            s, occupier, UserCreate(first_name="A", last_name="B", email="x@example.com"), actor=actor
+        )
         s.commit()
         try:
-            users.create_user(s, occupier, UserCreate(first_name="C", last_name="D", email="X@example.com"),
-                              actor=actor)
+            users.create_user(
+                s, occupier, UserCreate(first_name="C", last_name="D", email="X@example.com"), actor=actor
+            )
             raised = False
         except EmailTaken:
             raised = True

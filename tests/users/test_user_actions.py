@@ -38,9 +38,14 @@ def events(db, action):
 
 
 def test_create_normalises_email_and_phones_with_the_site_country(db, world):
-    operator, occupier = world
-    user = make_user(db, occupier, email="  Marie.Curie@EXAMPLE.fr ", mobile="06 12 34 56 78",
-                     direct_line="+44 20 7946 0958")
+    _, occupier = world
+    user = make_user(
+        db,
+        occupier,
+        email="  Marie.Curie@EXAMPLE.fr ",
+        mobile="06 12 34 56 78",
+        direct_line="+44 20 7946 0958",
+    )
     assert user.email == "Marie.Curie@example.fr"
     assert user.email_key == "marie.curie@example.fr"
     assert user.mobile == "+33612345678"  # French default region from the occupier's site
@@ -69,8 +74,12 @@ def test_every_invalid_field_is_reported_at_once(db, world):
     with pytest.raises(FieldErrors) as err:
         make_user(db, occupier, email="not-an-email", mobile="12", direct_line="abc", language="xx")
     fields = {e["field"]: e["code"] for e in err.value.errors}
-    assert fields == {"email": "invalid_email", "mobile": "invalid_phone", "direct_line": "invalid_phone",
-                      "language": "invalid_language"}
+    assert fields == {
+        "email": "invalid_email",
+        "mobile": "invalid_phone",
+        "direct_line": "invalid_phone",
+        "language": "invalid_language",
+    }
     assert db.scalar(select(OccupierUser.id)) is None
 
 
@@ -90,8 +99,18 @@ def test_required_fields_and_unknown_fields_are_schema_errors():
 def test_update_changes_only_set_fields_and_audits_names_not_values(db, world):
     _, occupier = world
     user = make_user(db, occupier, first_name="Ada", job_title="Engineer", language="en")
-    users.update_user(db, user, UserUpdate(last_name="Byron", language="fr"), actor=admin_actor(occupier_operator(db, occupier)))
-    assert (user.first_name, user.last_name, user.job_title, user.language) == ("Ada", "Byron", "Engineer", "fr")
+    users.update_user(
+        db,
+        user,
+        UserUpdate(last_name="Byron", language="fr"),
+        actor=admin_actor(occupier_operator(db, occupier)),
+    )
+    assert (user.first_name, user.last_name, user.job_title, user.language) == (
+        "Ada",
+        "Byron",
+        "Engineer",
+        "fr",
+    )
     [event] = events(db, "user.updated")
     assert set(event.fields) == {"last_name", "language"}
     assert event.changes == {"language": ["en", "fr"]}  # the name change is named, its value is not logged
@@ -108,10 +127,13 @@ def test_stale_version_is_refused(db, world):
     operator, occupier = world
     user = make_user(db, occupier)
     version = user.version_id
-    users.update_user(db, user, UserUpdate(job_title="CTO"), actor=admin_actor(operator), expected_version=version)
+    users.update_user(
+        db, user, UserUpdate(job_title="CTO"), actor=admin_actor(operator), expected_version=version
+    )
     with pytest.raises(PreconditionFailed):
-        users.update_user(db, user, UserUpdate(job_title="CEO"), actor=admin_actor(operator),
-                          expected_version=version)
+        users.update_user(
+            db, user, UserUpdate(job_title="CEO"), actor=admin_actor(operator), expected_version=version
+        )
     assert user.job_title == "CTO"
 
 

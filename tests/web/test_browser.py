@@ -214,3 +214,46 @@ def test_operator_admin_manages_an_occupiers_users(
     expect(page.get_by_text("You have signed out.")).to_be_visible()
     page.goto(world.url + f"/occupiers/{world.occupier_id}/users")
     expect(page).to_have_url(re.compile(r"/sign-in\?next="))
+
+
+def test_console_pages_look_right_and_work_by_keyboard(world: World, page: Page) -> None:
+    page.goto(world.url + "/sign-in")
+    page.get_by_label("Email").fill(world.staff_email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("Password").press("Enter")
+    expect(page).to_have_url(world.url + "/occupiers")
+
+    # The skip link is the first stop for the keyboard, and lands on the content.
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+
+    tour = [
+        ("/occupiers", "Occupiers", "10-occupiers"),
+        (f"/occupiers/{world.occupier_id}", "Globex Corporation", "11-occupier-overview"),
+        (f"/occupiers/{world.occupier_id}/groups", "Globex Corporation", "12-occupier-groups"),
+        ("/sites", "Sites", "13-sites"),
+        ("/groups", "Access groups", "14-groups"),
+        ("/audit", "Audit log", "15-audit"),
+        ("/api-keys", "API keys", "16-api-keys"),
+        ("/mailbox", "Mailbox", "17-mailbox"),
+    ]
+    for path, heading, shot in tour:
+        page.goto(world.url + path)
+        expect(page.get_by_role("heading", level=1)).to_contain_text(heading)
+        screenshot(page, shot)
+
+    # Decommissioning asks first, in a dialog that Escape closes.
+    page.goto(world.url + f"/occupiers/{world.occupier_id}")
+    page.get_by_role("link", name="Decommission…").click()
+    dialog = page.get_by_role("dialog", name=re.compile("Decommission Globex"))
+    expect(dialog).to_be_visible()
+    expect(dialog.get_by_role("button", name="Cancel")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+
+    # An API key is shown once, selected for copying.
+    page.goto(world.url + "/api-keys")
+    page.get_by_label("Name").fill("HR sync")
+    page.get_by_role("button", name="Create key").click()
+    expect(page.get_by_label("New API key")).to_have_value(re.compile(r"^occ_"))
+    screenshot(page, "18-api-key-created")

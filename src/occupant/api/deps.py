@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from occupant.authz.actor import Actor
-from occupant.kit.runtime import get_session_factory
 from occupant.web.deps import api_actor, get_db
 
 bearer_scheme = HTTPBearer(
@@ -37,25 +33,3 @@ def current_actor(
 
 
 ApiActor = Annotated[Actor, Depends(current_actor)]
-
-
-@contextmanager
-def read_session() -> Iterator[Session]:
-    """A session for a long read that outlives the request handler (a streamed export).
-
-    On SQLite its transaction starts with a plain (deferred) BEGIN instead of BEGIN IMMEDIATE, so a slow
-    download never holds the write lock; with WAL, writers carry on while it reads.
-    """
-    factory = get_session_factory()
-    bind = factory.kw.get("bind")
-    if not (isinstance(bind, Engine) and bind.dialect.name == "sqlite"):
-        with factory() as session:
-            yield session
-        return
-    with bind.connect() as conn:
-        conn.info["sqlite_immediate"] = False  # read by kit.db's "begin" listener; reset before pooling
-        try:
-            with Session(bind=conn) as session:
-                yield session
-        finally:
-            conn.info.pop("sqlite_immediate", None)

@@ -69,7 +69,11 @@ def page_params(*shape: type) -> Callable[..., PageParams]:
 
     def dependency(
         limit: Annotated[
-            int | None, Query(ge=1, description="Items per page (default 50, at most 500).")
+            int | None,
+            Query(
+                ge=1,
+                description="Items per page (default 50 and at most 500 unless the instance says otherwise).",
+            ),
         ] = None,
         cursor: Annotated[
             str | None, Query(max_length=2000, description="`next_cursor` of the previous page.")

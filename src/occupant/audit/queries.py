@@ -15,8 +15,20 @@ from occupant.authz.scope import Perm, occupier_filter, require
 from occupant.kit.pagination import Page, decode_cursor, encode_cursor
 from occupant.occupiers.models import Occupier
 
-EXPORT_HEADER = ["id", "occurred_at", "actor_type", "actor_id", "action", "target_type", "target_id",
-                 "occupier_id", "fields", "changes", "outcome", "request_id"]
+EXPORT_HEADER = [
+    "id",
+    "occurred_at",
+    "actor_type",
+    "actor_id",
+    "action",
+    "target_type",
+    "target_id",
+    "occupier_id",
+    "fields",
+    "changes",
+    "outcome",
+    "request_id",
+]
 
 
 def _filtered(
@@ -37,7 +49,9 @@ def _filtered(
         visible = select(Occupier.id).where(occupier_filter(actor))
         stmt = stmt.where(AuditEvent.occupier_id.in_(visible))
     if action:
-        stmt = stmt.where(or_(AuditEvent.action == action, AuditEvent.action.startswith(action.rstrip(".") + ".")))
+        stmt = stmt.where(
+            or_(AuditEvent.action == action, AuditEvent.action.startswith(action.rstrip(".") + "."))
+        )
     if target_type:
         stmt = stmt.where(AuditEvent.target_type == target_type)
     if target_id:
@@ -53,8 +67,9 @@ def _filtered(
     return stmt
 
 
-def list_events(session: Session, actor: Actor, *, cursor: str | None = None, limit: int = 50,
-                **filters: Any) -> Page[AuditEvent]:
+def list_events(
+    session: Session, actor: Actor, *, cursor: str | None = None, limit: int = 50, **filters: Any
+) -> Page[AuditEvent]:
     """Newest first."""
     stmt = _filtered(actor, **filters)
     after = decode_cursor(cursor, 1)
@@ -79,8 +94,19 @@ def export_rows(session: Session, actor: Actor, **filters: Any) -> Iterator[list
         if not batch:
             return
         for e in batch:
-            yield [e.id, e.occurred_at.isoformat(timespec="seconds"), e.actor_type, e.actor_id or "", e.action,
-                   e.target_type, e.target_id or "", e.occupier_id or "", ";".join(e.fields or []),
-                   json.dumps(e.changes or {}, sort_keys=True), e.outcome, e.request_id or ""]
+            yield [
+                e.id,
+                e.occurred_at.isoformat(timespec="seconds"),
+                e.actor_type,
+                e.actor_id or "",
+                e.action,
+                e.target_type,
+                e.target_id or "",
+                e.occupier_id or "",
+                ";".join(e.fields or []),
+                json.dumps(e.changes or {}, sort_keys=True),
+                e.outcome,
+                e.request_id or "",
+            ]
         last_id = batch[-1].id
         session.expunge_all()

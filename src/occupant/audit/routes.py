@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from occupant.api import responses
-from occupant.api.deps import ApiActor, ApiDb, read_session
+from occupant.api.deps import ApiActor, ApiDb
 from occupant.api.http import IdFilter, PageParams, naive_utc, page_params, paged
 from occupant.api.schemas import PageOut
 from occupant.audit import queries
@@ -18,6 +18,7 @@ from occupant.audit.schemas import AuditEventOut
 from occupant.authz.actor import Actor, ActorKind
 from occupant.authz.scope import Perm, require
 from occupant.kit.csvout import stream_csv
+from occupant.kit.runtime import get_read_session_factory
 
 router = APIRouter(tags=["audit"], responses=responses.COMMON)
 EventPage = Annotated[PageParams, Depends(page_params(int))]
@@ -85,5 +86,5 @@ def export_events(actor: ApiActor, filters: Filters) -> StreamingResponse:
 
 
 def _csv(actor: Actor, filters: dict[str, Any]) -> Iterator[str]:
-    with read_session() as session:
+    with get_read_session_factory()() as session:  # deferred on SQLite: a slow download locks nothing
         yield from stream_csv(queries.EXPORT_HEADER, queries.export_rows(session, actor, **filters))

@@ -99,14 +99,14 @@ def _one(session: Session, stmt: Select[Any], for_update: bool) -> Any:
 
 def get_occupier(session: Session, actor: Actor, occupier_id: int, *, for_update: bool = False) -> Occupier:
     stmt = select(Occupier).where(Occupier.id == occupier_id, occupier_filter(actor))
-    return _one(session, stmt, for_update)  # type: ignore[no-any-return]
+    return _one(session, stmt, for_update)
 
 
 def get_user(session: Session, actor: Actor, user_id: int, *, for_update: bool = False) -> OccupierUser:
     stmt = select(OccupierUser).where(OccupierUser.id == user_id, user_filter(actor))
-    return _one(session, stmt, for_update)  # type: ignore[no-any-return]
+    return _one(session, stmt, for_update)
 
 
 def get_site(session: Session, actor: Actor, site_id: int) -> Site:
     stmt = select(Site).where(Site.id == site_id, Site.operator_id == actor.operator_id)
-    return _one(session, stmt, False)  # type: ignore[no-any-return]
+    return _one(session, stmt, False)

@@ -5,9 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import signal
 import sys
-import threading
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -60,25 +58,6 @@ def web_app() -> FastAPI:
     from occupant.web.app import create_app
 
     return create_app(run_worker=False)
-
-
-def _server_class() -> type:
-    import uvicorn
-
-    class Server(uvicorn.Server):
-        """uvicorn's server, keeping Ctrl+C and SIGTERM for itself.
-
-        The in-process huey consumer, started by the app's lifespan, installs huey's own signal
-        handlers; the server takes them back so that a signal shuts everything down gracefully.
-        """
-
-        async def startup(self, sockets: Any = None) -> None:
-            await super().startup(sockets=sockets)
-            if threading.current_thread() is threading.main_thread():
-                for sig in (signal.SIGINT, signal.SIGTERM):
-                    signal.signal(sig, self.handle_exit)
-
-    return Server
 
 
 def serve(
@@ -152,9 +131,8 @@ def serve(
         "server_header": False,
     }
     if app is not None:
-        server = _server_class()(uvicorn.Config(app, **options))
         with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C, re-raised after the graceful shutdown
-            server.run()
+            uvicorn.Server(uvicorn.Config(app, **options)).run()
         return
     consumer = None
     if run_worker:

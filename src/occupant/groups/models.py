@@ -9,7 +9,9 @@ group_members = Table(
     "access_group_members",
     Base.metadata,
     Column("group_id", BigId, ForeignKey("access_groups.id", ondelete="CASCADE"), primary_key=True),
-    Column("user_id", BigId, ForeignKey("occupier_users.id", ondelete="CASCADE"), primary_key=True, index=True),
+    Column(
+        "user_id", BigId, ForeignKey("occupier_users.id", ondelete="CASCADE"), primary_key=True, index=True
+    ),
 )
 
 
@@ -22,7 +24,9 @@ class AccessGroup(IdMixin, TimestampMixin, Base):
     __tablename__ = "access_groups"
     __table_args__ = (UniqueConstraint("operator_id", "scope_key", "name"),)
 
-    operator_id: Mapped[int] = mapped_column(BigId, ForeignKey("operators.id", ondelete="CASCADE"), index=True)
+    operator_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("operators.id", ondelete="CASCADE"), index=True
+    )
     site_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("sites.id", ondelete="CASCADE"), index=True)
     occupier_id: Mapped[int | None] = mapped_column(
         BigId, ForeignKey("occupiers.id", ondelete="CASCADE"), index=True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import delete, insert, or_, select
+from sqlalchemy import ColumnElement, and_, delete, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -12,22 +12,24 @@ from occupant.audit.service import record
 from occupant.authz.actor import Actor
 from occupant.authz.scope import Perm, get_occupier, get_site, require, user_filter
 from occupant.groups.models import AccessGroup, group_members
+from occupant.kit.clock import utcnow
 from occupant.kit.db import flush_in_savepoint
 from occupant.kit.errors import FieldErrors, NotFound
 from occupant.occupiers.models import Occupier, occupier_sites
 from occupant.users.models import OccupierUser
 
 
-def groups_available_to(occupier: Occupier) -> object:
+def groups_available_to(occupier: Occupier) -> ColumnElement[bool]:
     """Clause: the groups an occupier's users may join (its sites' groups and its own)."""
     site_ids = select(occupier_sites.c.site_id).where(occupier_sites.c.occupier_id == occupier.id)
-    return (AccessGroup.operator_id == occupier.operator_id) & or_(
-        AccessGroup.occupier_id == occupier.id, AccessGroup.site_id.in_(site_ids)
+    return and_(
+        AccessGroup.operator_id == occupier.operator_id,
+        or_(AccessGroup.occupier_id == occupier.id, AccessGroup.site_id.in_(site_ids)),
     )
 
 
 def list_available(session: Session, occupier: Occupier) -> Sequence[AccessGroup]:
-    stmt = select(AccessGroup).where(groups_available_to(occupier)).order_by(AccessGroup.name, AccessGroup.id)  # type: ignore[arg-type]
+    stmt = select(AccessGroup).where(groups_available_to(occupier)).order_by(AccessGroup.name, AccessGroup.id)
     return session.scalars(stmt).all()
 
 
@@ -36,12 +38,13 @@ def resolve_groups_for(session: Session, occupier: Occupier, group_ids: Iterable
     if not wanted:
         return []
     found = session.scalars(
-        select(AccessGroup).where(AccessGroup.id.in_(wanted), groups_available_to(occupier))  # type: ignore[arg-type]
+        select(AccessGroup).where(AccessGroup.id.in_(wanted), groups_available_to(occupier))
     ).all()
     missing = sorted(set(wanted) - {g.id for g in found})
     if missing:
         raise FieldErrors.single(
-            "group_ids", "invalid_group",
+            "group_ids",
+            "invalid_group",
             f"Unknown group, or not available to this occupier: {', '.join(map(str, missing))}.",
         )
     return list(found)
@@ -61,7 +64,9 @@ def remove_all_memberships(session: Session, user_id: int) -> None:
     session.execute(delete(group_members).where(group_members.c.user_id == user_id))
 
 
-def set_user_groups(session: Session, user: OccupierUser, group_ids: Iterable[int], *, actor: Actor) -> list[int]:
+def set_user_groups(
+    session: Session, user: OccupierUser, group_ids: Iterable[int], *, actor: Actor
+) -> list[int]:
     """Make the user a member of exactly these groups. Returns the new list of group ids."""
     from occupant.users.service import ensure_changeable
 
@@ -72,14 +77,25 @@ def set_user_groups(session: Session, user: OccupierUser, group_ids: Iterable[in
     added, removed = wanted - current, current - wanted
     if removed:
         session.execute(
-            delete(group_members).where(group_members.c.user_id == user.id, group_members.c.group_id.in_(removed))
+            delete(group_members).where(
+                group_members.c.user_id == user.id, group_members.c.group_id.in_(removed)
+            )
         )
     if added:
         session.execute(insert(group_members), [{"group_id": g, "user_id": user.id} for g in sorted(added)])
     if added or removed:
-        record(session, actor=actor, action="user.groups_changed", target_type="occupier_user", target_id=user.id,
-               occupier_id=user.occupier_id, fields=["groups"],
-               changes={"added": sorted(added), "removed": sorted(removed)})
+        user.updated_at = utcnow()  # a new version: the user's ETag covers its groups
+        session.flush()
+        record(
+            session,
+            actor=actor,
+            action="user.groups_changed",
+            target_type="occupier_user",
+            target_id=user.id,
+            occupier_id=user.occupier_id,
+            fields=["groups"],
+            changes={"added": sorted(added), "removed": sorted(removed)},
+        )
     return sorted(wanted)
 
 
@@ -95,7 +111,12 @@ def get_group(session: Session, actor: Actor, group_id: int) -> AccessGroup:
 
 
 def create_group(
-    session: Session, *, actor: Actor, name: str, site_id: int | None = None, occupier_id: int | None = None,
+    session: Session,
+    *,
+    actor: Actor,
+    name: str,
+    site_id: int | None = None,
+    occupier_id: int | None = None,
     description: str | None = None,
 ) -> AccessGroup:
     """Create an operator group for a site, or an occupier's own group (exactly one of the two)."""
@@ -104,10 +125,17 @@ def create_group(
     if not name:
         errors.append({"field": "name", "code": "required", "message": "Name is required."})
     elif len(name) > 120:
-        errors.append({"field": "name", "code": "too_long", "message": "Name must be at most 120 characters."})
+        errors.append(
+            {"field": "name", "code": "too_long", "message": "Name must be at most 120 characters."}
+        )
     if (site_id is None) == (occupier_id is None):
-        errors.append({"field": "site_id", "code": "invalid_scope",
-                       "message": "A group belongs to exactly one site or one occupier."})
+        errors.append(
+            {
+                "field": "site_id",
+                "code": "invalid_scope",
+                "message": "A group belongs to exactly one site or one occupier.",
+            }
+        )
     if errors:
         raise FieldErrors(errors)
     if site_id is not None:
@@ -115,17 +143,31 @@ def create_group(
         get_site(session, actor, site_id)
         scope_key = f"site:{site_id}"
     else:
+        assert occupier_id is not None
         require(actor, Perm.MANAGE_OCCUPIER_GROUPS)
-        get_occupier(session, actor, occupier_id)  # type: ignore[arg-type]
+        get_occupier(session, actor, occupier_id)
         scope_key = f"occupier:{occupier_id}"
-    group = AccessGroup(operator_id=actor.operator_id, site_id=site_id, occupier_id=occupier_id,
-                        scope_key=scope_key, name=name, description=(description or None))
+    group = AccessGroup(
+        operator_id=actor.operator_id,
+        site_id=site_id,
+        occupier_id=occupier_id,
+        scope_key=scope_key,
+        name=name,
+        description=(description or None),
+    )
     try:
         flush_in_savepoint(session, group)
     except IntegrityError as exc:
         raise FieldErrors.single("name", "name_taken", "A group with this name already exists here.") from exc
-    record(session, actor=actor, action="group.created", target_type="access_group", target_id=group.id,
-           occupier_id=occupier_id, fields=["name"])
+    record(
+        session,
+        actor=actor,
+        action="group.created",
+        target_type="access_group",
+        target_id=group.id,
+        occupier_id=occupier_id,
+        fields=["name"],
+    )
     return group
 
 
@@ -143,9 +185,18 @@ def rename_group(session: Session, group: AccessGroup, name: str, *, actor: Acto
         try:
             flush_in_savepoint(session, changed=(group,))
         except IntegrityError as exc:
-            raise FieldErrors.single("name", "name_taken", "A group with this name already exists here.") from exc
-        record(session, actor=actor, action="group.renamed", target_type="access_group", target_id=group.id,
-               occupier_id=group.occupier_id, fields=["name"])
+            raise FieldErrors.single(
+                "name", "name_taken", "A group with this name already exists here."
+            ) from exc
+        record(
+            session,
+            actor=actor,
+            action="group.renamed",
+            target_type="access_group",
+            target_id=group.id,
+            occupier_id=group.occupier_id,
+            fields=["name"],
+        )
     return group
 
 
@@ -155,15 +206,23 @@ def delete_group(session: Session, group: AccessGroup, *, actor: Actor) -> None:
     session.execute(delete(group_members).where(group_members.c.group_id == group_id))
     session.delete(group)
     session.flush()
-    record(session, actor=actor, action="group.deleted", target_type="access_group", target_id=group_id,
-           occupier_id=occupier_id)
+    record(
+        session,
+        actor=actor,
+        action="group.deleted",
+        target_type="access_group",
+        target_id=group_id,
+        occupier_id=occupier_id,
+    )
 
 
 def group_member_ids(session: Session, group_id: int) -> list[int]:
     return list(session.scalars(select(group_members.c.user_id).where(group_members.c.group_id == group_id)))
 
 
-def set_group_members(session: Session, group: AccessGroup, user_ids: Iterable[int], *, actor: Actor) -> list[int]:
+def set_group_members(
+    session: Session, group: AccessGroup, user_ids: Iterable[int], *, actor: Actor
+) -> list[int]:
     """Make exactly these users (visible to the actor, of occupiers that may join) the group's members."""
     from occupant.users.service import ensure_changeable
 
@@ -171,28 +230,49 @@ def set_group_members(session: Session, group: AccessGroup, user_ids: Iterable[i
     wanted = set(user_ids)
     users = session.scalars(select(OccupierUser).where(OccupierUser.id.in_(wanted), user_filter(actor))).all()
     found = {u.id: u for u in users}
-    errors = [{"field": "user_ids", "code": "not_found", "message": f"User {uid} not found."}
-              for uid in sorted(wanted - set(found))]
+    errors = [
+        {"field": "user_ids", "code": "not_found", "message": f"User {uid} not found."}
+        for uid in sorted(wanted - set(found))
+    ]
     for user in users:
-        if not session.scalar(select(AccessGroup.id).where(AccessGroup.id == group.id,
-                                                            groups_available_to(user.occupier))):  # type: ignore[arg-type]
-            errors.append({"field": "user_ids", "code": "invalid_group",
-                           "message": f"User {user.id}'s occupier cannot join this group."})
+        if not session.scalar(
+            select(AccessGroup.id).where(AccessGroup.id == group.id, groups_available_to(user.occupier))
+        ):
+            errors.append(
+                {
+                    "field": "user_ids",
+                    "code": "invalid_group",
+                    "message": f"User {user.id}'s occupier cannot join this group.",
+                }
+            )
     if errors:
         raise FieldErrors(errors)
     current = set(group_member_ids(session, group.id))
-    visible_current = set(session.scalars(
-        select(OccupierUser.id).where(OccupierUser.id.in_(current), user_filter(actor))))
+    visible_current = set(
+        session.scalars(select(OccupierUser.id).where(OccupierUser.id.in_(current), user_filter(actor)))
+    )
     added, removed = wanted - current, visible_current - wanted
     for uid in added | removed:
-        ensure_changeable(found.get(uid) or session.get(OccupierUser, uid))  # type: ignore[arg-type]
+        member = found.get(uid) or session.get(OccupierUser, uid)
+        if member is not None:
+            ensure_changeable(member)
     if removed:
-        session.execute(delete(group_members).where(group_members.c.group_id == group.id,
-                                                    group_members.c.user_id.in_(removed)))
+        session.execute(
+            delete(group_members).where(
+                group_members.c.group_id == group.id, group_members.c.user_id.in_(removed)
+            )
+        )
     if added:
         session.execute(insert(group_members), [{"group_id": group.id, "user_id": u} for u in sorted(added)])
     if added or removed:
-        record(session, actor=actor, action="group.members_changed", target_type="access_group",
-               target_id=group.id, occupier_id=group.occupier_id, fields=["members"],
-               changes={"added": sorted(added), "removed": sorted(removed)})
+        record(
+            session,
+            actor=actor,
+            action="group.members_changed",
+            target_type="access_group",
+            target_id=group.id,
+            occupier_id=group.occupier_id,
+            fields=["members"],
+            changes={"added": sorted(added), "removed": sorted(removed)},
+        )
     return sorted((current - removed) | added)

@@ -7,7 +7,7 @@ once the change is durable (enqueueing work) go through :func:`on_commit`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -48,7 +48,7 @@ class TimestampMixin:
 def _sqlite_module() -> Any:
     """pysqlite3 ships a recent SQLite (FTS5 secure-delete); the standard library's is the fallback."""
     try:
-        import pysqlite3.dbapi2 as module  # type: ignore[import-not-found]
+        import pysqlite3.dbapi2 as module
     except ImportError:  # pragma: no cover - platforms without the wheel
         import sqlite3 as module
     return module
@@ -103,7 +103,7 @@ def make_session_factory(engine: Engine, *, read_only: bool = False) -> sessionm
 _HOOKS_KEY = "occupant_on_commit"
 
 
-def on_commit(session: Session, callback: Callable[[], None], *, key: str | None = None) -> None:
+def on_commit(session: Session, callback: Callable[[], None], *, key: Hashable | None = None) -> None:
     """Run ``callback`` after the session's transaction commits; drop it on rollback.
 
     With ``key``, a callback is registered once per transaction however often it is asked for.

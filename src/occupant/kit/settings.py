@@ -13,15 +13,23 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OCCUPANT_", extra="ignore")
 
-    data_dir: Path = Field(default=Path("./data"), description="Folder for the SQLite database, mail and keys.")
-    database_url: str | None = Field(default=None, description="SQLAlchemy URL; SQLite in data_dir when unset.")
-    redis_url: str | None = Field(default=None, description="Redis for background work; SQLite huey when unset.")
+    data_dir: Path = Field(
+        default=Path("./data"), description="Folder for the SQLite database, mail and keys."
+    )
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; SQLite in data_dir when unset."
+    )
+    redis_url: str | None = Field(
+        default=None, description="Redis for background work; SQLite huey when unset."
+    )
     smtp_url: str | None = Field(
         default=None,
-        description="smtp://user:pass@host:port (STARTTLS with ?starttls=1) or smtps://; mail folder when unset.",
+        description="smtp://user:pass@host:port (?starttls=1 for STARTTLS) or smtps://; else a mail folder.",
     )
     mail_from: str = "Occupant <no-reply@occupant.localhost>"
-    secret_key: str | None = Field(default=None, description="Encrypts queued secrets; generated on first run.")
+    secret_key: str | None = Field(
+        default=None, description="Encrypts queued secrets; generated on first run."
+    )
     base_url: str = "http://127.0.0.1:8000"
     session_hours: int = 12
     api_page_size: int = 50

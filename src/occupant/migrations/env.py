@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from alembic import context
+from sqlalchemy.engine import Connection
 
 import occupant.models  # noqa: F401  (registers every table)
 from occupant.kit.db import Base, make_engine
@@ -11,6 +12,7 @@ from occupant.kit.settings import get_settings
 
 config = context.config
 target_metadata = Base.metadata
+
 
 def run_migrations_online() -> None:
     connection = config.attributes.get("connection")
@@ -24,7 +26,7 @@ def run_migrations_online() -> None:
     engine.dispose()
 
 
-def _run(connection) -> None:  # type: ignore[no-untyped-def]
+def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

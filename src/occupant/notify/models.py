@@ -28,7 +28,9 @@ class OutboxMessage(IdMixin, Base):
     __tablename__ = "outbox_messages"
     __table_args__ = (Index("ix_outbox_messages_due", "status", "next_attempt_at"),)
 
-    operator_id: Mapped[int] = mapped_column(BigId, ForeignKey("operators.id", ondelete="CASCADE"), index=True)
+    operator_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("operators.id", ondelete="CASCADE"), index=True
+    )
     occupier_user_id: Mapped[int | None] = mapped_column(BigId, index=True)
     to_address: Mapped[str] = mapped_column(String(254))
     template: Mapped[str] = mapped_column(String(64))

@@ -23,7 +23,9 @@ CHUNK = 200
 
 
 def pending_decommissions(session: Session) -> list[int]:
-    return list(session.scalars(select(Occupier.id).where(Occupier.state == OccupierState.DECOMMISSION_PENDING)))
+    return list(
+        session.scalars(select(Occupier.id).where(Occupier.state == OccupierState.DECOMMISSION_PENDING))
+    )
 
 
 def run_decommission(factory: sessionmaker[Session], occupier_id: int) -> OccupierState | None:
@@ -37,8 +39,10 @@ def run_decommission(factory: sessionmaker[Session], occupier_id: int) -> Occupi
                 return occupier.state if occupier else None
             actor = Actor.system(occupier.operator_id)
             users = session.scalars(
-                select(OccupierUser).where(OccupierUser.occupier_id == occupier_id, OccupierUser.id > last_id)
-                .order_by(OccupierUser.id).limit(CHUNK)
+                select(OccupierUser)
+                .where(OccupierUser.occupier_id == occupier_id, OccupierUser.id > last_id)
+                .order_by(OccupierUser.id)
+                .limit(CHUNK)
             ).all()
             if not users:
                 break
@@ -60,11 +64,21 @@ def run_decommission(factory: sessionmaker[Session], occupier_id: int) -> Occupi
         old = occupier.state
         if failures:
             occupier.state = OccupierState.DECOMMISSION_FAILED
-            occupier.decommission_error = f"{len(failures)} users could not be deleted: " + "; ".join(failures[:20])
+            occupier.decommission_error = f"{len(failures)} users could not be deleted: " + "; ".join(
+                failures[:20]
+            )
         else:
             occupier.state = OccupierState.DECOMMISSIONED
             occupier.decommissioned_at = utcnow()
-        record(session, actor=actor, action="occupier.decommission_finished", target_type="occupier",
-               target_id=occupier.id, occupier_id=occupier.id, fields=["state"],
-               changes={"state": [old, occupier.state]}, outcome="failure" if failures else "success")
+        record(
+            session,
+            actor=actor,
+            action="occupier.decommission_finished",
+            target_type="occupier",
+            target_id=occupier.id,
+            occupier_id=occupier.id,
+            fields=["state"],
+            changes={"state": [old, occupier.state]},
+            outcome="failure" if failures else "success",
+        )
         return occupier.state

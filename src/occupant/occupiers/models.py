@@ -31,7 +31,9 @@ class Occupier(IdMixin, TimestampMixin, Base):
     __tablename__ = "occupiers"
     __table_args__ = (UniqueConstraint("operator_id", "name"),)
 
-    operator_id: Mapped[int] = mapped_column(BigId, ForeignKey("operators.id", ondelete="CASCADE"), index=True)
+    operator_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("operators.id", ondelete="CASCADE"), index=True
+    )
     name: Mapped[str] = mapped_column(String(200))
     sort_key: Mapped[str] = mapped_column(String(200), index=True)
     state: Mapped[OccupierState] = mapped_column(String(32), default=OccupierState.ACTIVE)

@@ -13,8 +13,14 @@ from occupant.users.models import OccupierUser
 
 
 def list_occupiers(
-    session: Session, actor: Actor, *, q: str | None = None, state: str | None = None,
-    site_id: int | None = None, cursor: str | None = None, limit: int = 50,
+    session: Session,
+    actor: Actor,
+    *,
+    q: str | None = None,
+    state: str | None = None,
+    site_id: int | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
 ) -> Page[Occupier]:
     stmt = select(Occupier).where(occupier_filter(actor))
     needle = (q or "").strip().lower()
@@ -39,6 +45,9 @@ def list_occupiers(
 def user_counts(session: Session, occupier_ids: list[int]) -> dict[int, int]:
     if not occupier_ids:
         return {}
-    stmt = (select(OccupierUser.occupier_id, func.count()).where(OccupierUser.occupier_id.in_(occupier_ids))
-            .group_by(OccupierUser.occupier_id))
+    stmt = (
+        select(OccupierUser.occupier_id, func.count())
+        .where(OccupierUser.occupier_id.in_(occupier_ids))
+        .group_by(OccupierUser.occupier_id)
+    )
     return {occ_id: n for occ_id, n in session.execute(stmt).tuples()}

@@ -92,7 +92,7 @@ def update_occupier(
     if_match: IfMatch = None,
 ) -> OccupierOut:
     """Name, sites and switches; only the fields sent change (409 `invalid_state` once decommissioning)."""
-    occupier = scope.get_occupier(db, actor, occupier_id)
+    occupier = scope.get_occupier(db, actor, occupier_id, for_update=True)
     service.update_occupier(
         db, occupier, body, actor=actor, expected_version=expected_version(if_match, occupier)
     )
@@ -110,7 +110,9 @@ def decommission_occupier(occupier_id: Id, response: Response, db: ApiDb, actor:
 
     The occupier is DECOMMISSION_PENDING at once; its users can no longer be added, changed or deleted.
     """
-    occupier = service.start_decommission(db, scope.get_occupier(db, actor, occupier_id), actor=actor)
+    occupier = service.start_decommission(
+        db, scope.get_occupier(db, actor, occupier_id, for_update=True), actor=actor
+    )
     return occupier_detail(occupier, response)
 
 

@@ -18,13 +18,21 @@ from occupant.occupiers.models import Occupier, OccupierState
 from occupant.occupiers.schemas import OccupierCreate, OccupierUpdate
 from occupant.sites.models import Site
 
-_AUDITED = ("name", "telephony_managed", "portal_offered", "mobile_app_offered", "default_wifi_device_limit",
-            "primary_site_id")
+_AUDITED = (
+    "name",
+    "telephony_managed",
+    "portal_offered",
+    "mobile_app_offered",
+    "default_wifi_device_limit",
+    "primary_site_id",
+)
 
 
 def _resolve_sites(session: Session, actor: Actor, site_ids: list[int]) -> list[Site]:
     wanted = sorted(set(site_ids))
-    sites = list(session.scalars(select(Site).where(Site.operator_id == actor.operator_id, Site.id.in_(wanted))))
+    sites = list(
+        session.scalars(select(Site).where(Site.operator_id == actor.operator_id, Site.id.in_(wanted)))
+    )
     missing = sorted(set(wanted) - {s.id for s in sites})
     if missing:
         raise FieldErrors.single("site_ids", "invalid_site", f"Unknown site: {', '.join(map(str, missing))}.")
@@ -35,8 +43,9 @@ def _check_primary(primary_site_id: int | None, sites: list[Site]) -> int | None
     if primary_site_id is None:
         return sites[0].id if sites else None
     if primary_site_id not in {s.id for s in sites}:
-        raise FieldErrors.single("primary_site_id", "invalid_site",
-                                 "The primary site must be one of the occupier's sites.")
+        raise FieldErrors.single(
+            "primary_site_id", "invalid_site", "The primary site must be one of the occupier's sites."
+        )
     return primary_site_id
 
 
@@ -55,25 +64,44 @@ def create_occupier(session: Session, data: OccupierCreate, *, actor: Actor) -> 
     require(actor, Perm.MANAGE_OCCUPIERS)
     sites = _resolve_sites(session, actor, data.site_ids)
     primary = _check_primary(data.primary_site_id, sites)
-    if session.scalar(select(Occupier.id).where(Occupier.operator_id == actor.operator_id,
-                                                Occupier.name == data.name)):
+    if session.scalar(
+        select(Occupier.id).where(Occupier.operator_id == actor.operator_id, Occupier.name == data.name)
+    ):
         raise FieldErrors.single("name", "name_taken", "An occupier with this name already exists.")
     occupier = Occupier(
-        operator_id=actor.operator_id, name=data.name, sort_key=data.name.lower(), state=OccupierState.ACTIVE,
-        telephony_managed=data.telephony_managed, portal_offered=data.portal_offered,
-        mobile_app_offered=data.mobile_app_offered, default_wifi_device_limit=data.default_wifi_device_limit,
+        operator_id=actor.operator_id,
+        name=data.name,
+        sort_key=data.name.lower(),
+        state=OccupierState.ACTIVE,
+        telephony_managed=data.telephony_managed,
+        portal_offered=data.portal_offered,
+        mobile_app_offered=data.mobile_app_offered,
+        default_wifi_device_limit=data.default_wifi_device_limit,
         primary_site_id=primary,
     )
     occupier.sites = sites
     _flush_name(session, occupier, new=True)
-    record(session, actor=actor, action="occupier.created", target_type="occupier", target_id=occupier.id,
-           occupier_id=occupier.id, fields=["name", "site_ids", *_AUDITED[1:]],
-           changes={"state": [None, occupier.state]})
+    record(
+        session,
+        actor=actor,
+        action="occupier.created",
+        target_type="occupier",
+        target_id=occupier.id,
+        occupier_id=occupier.id,
+        fields=["name", "site_ids", *_AUDITED[1:]],
+        changes={"state": [None, occupier.state]},
+    )
     return occupier
 
 
-def update_occupier(session: Session, occupier: Occupier, data: OccupierUpdate, *, actor: Actor,
-                    expected_version: int | None = None) -> Occupier:
+def update_occupier(
+    session: Session,
+    occupier: Occupier,
+    data: OccupierUpdate,
+    *,
+    actor: Actor,
+    expected_version: int | None = None,
+) -> Occupier:
     """Change an occupier's name, sites and switches. Raises FieldErrors, PreconditionFailed, InvalidState."""
     require(actor, Perm.MANAGE_OCCUPIERS)
     if occupier.is_decommissioning:
@@ -106,8 +134,16 @@ def update_occupier(session: Session, occupier: Occupier, data: OccupierUpdate, 
     if changes:
         occupier.updated_at = utcnow()  # a change of sites alone must also bump the version (the ETag)
         _flush_name(session, occupier, new=False)
-        record(session, actor=actor, action="occupier.updated", target_type="occupier", target_id=occupier.id,
-               occupier_id=occupier.id, fields=list(changes), changes=changes)
+        record(
+            session,
+            actor=actor,
+            action="occupier.updated",
+            target_type="occupier",
+            target_id=occupier.id,
+            occupier_id=occupier.id,
+            fields=list(changes),
+            changes=changes,
+        )
     return occupier
 
 
@@ -124,10 +160,21 @@ def start_decommission(session: Session, occupier: Occupier, *, actor: Actor) ->
     occupier.decommission_error = None
     occupier.decommission_started_at = utcnow()
     session.flush()
-    action = "occupier.decommission_retried" if old == OccupierState.DECOMMISSION_FAILED else \
-        "occupier.decommission_started"
-    record(session, actor=actor, action=action, target_type="occupier", target_id=occupier.id,
-           occupier_id=occupier.id, fields=["state"], changes={"state": [old, occupier.state]})
+    action = (
+        "occupier.decommission_retried"
+        if old == OccupierState.DECOMMISSION_FAILED
+        else "occupier.decommission_started"
+    )
+    record(
+        session,
+        actor=actor,
+        action=action,
+        target_type="occupier",
+        target_id=occupier.id,
+        occupier_id=occupier.id,
+        fields=["state"],
+        changes={"state": [old, occupier.state]},
+    )
     occupier_id = occupier.id
     on_commit(session, lambda: _enqueue(occupier_id), key=("decommission", occupier_id))
     return occupier

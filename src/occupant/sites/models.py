@@ -12,7 +12,9 @@ class Site(IdMixin, TimestampMixin, Base):
     __tablename__ = "sites"
     __table_args__ = (UniqueConstraint("operator_id", "code"),)
 
-    operator_id: Mapped[int] = mapped_column(BigId, ForeignKey("operators.id", ondelete="CASCADE"), index=True)
+    operator_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("operators.id", ondelete="CASCADE"), index=True
+    )
     code: Mapped[str] = mapped_column(String(20))
     name: Mapped[str] = mapped_column(String(200))
     country: Mapped[str] = mapped_column(String(2))

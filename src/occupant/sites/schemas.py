@@ -4,8 +4,16 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-Code = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=1, max_length=20,
-                                        pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")]
+Code = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True,
+        to_upper=True,
+        min_length=1,
+        max_length=20,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$",
+    ),
+]
 Nas = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
 
 
@@ -14,7 +22,9 @@ class SiteCreate(BaseModel):
 
     code: Code
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-    country: Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=2, max_length=2)]
+    country: Annotated[
+        str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=2, max_length=2)
+    ]
     nas_identifiers: list[Nas] = Field(default_factory=list)
 
 
@@ -22,8 +32,10 @@ class SiteUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] | None = None
-    country: Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=2,
-                                              max_length=2)] | None = None
+    country: (
+        Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=2, max_length=2)]
+        | None
+    ) = None
     nas_identifiers: list[Nas] | None = None
 
 

@@ -22,13 +22,16 @@ def _check_nas(session: Session, operator_id: int, identifiers: list[str], site_
     unique = list(dict.fromkeys(identifiers))
     if not unique:
         return unique
-    stmt = select(SiteNas.identifier).where(SiteNas.operator_id == operator_id, SiteNas.identifier.in_(unique))
+    stmt = select(SiteNas.identifier).where(
+        SiteNas.operator_id == operator_id, SiteNas.identifier.in_(unique)
+    )
     if site_id is not None:
         stmt = stmt.where(SiteNas.site_id != site_id)
     taken = sorted(session.scalars(stmt))
     if taken:
-        raise FieldErrors.single("nas_identifiers", "nas_taken",
-                                 f"Already used by another site: {', '.join(taken)}.")
+        raise FieldErrors.single(
+            "nas_identifiers", "nas_taken", f"Already used by another site: {', '.join(taken)}."
+        )
     return unique
 
 
@@ -41,7 +44,9 @@ def create_site(session: Session, data: SiteCreate, *, actor: Actor) -> Site:
     except FieldErrors as exc:
         errors.extend(exc.errors)
     if session.scalar(select(Site.id).where(Site.operator_id == actor.operator_id, Site.code == data.code)):
-        errors.append({"field": "code", "code": "code_taken", "message": "A site with this code already exists."})
+        errors.append(
+            {"field": "code", "code": "code_taken", "message": "A site with this code already exists."}
+        )
     try:
         nas = _check_nas(session, actor.operator_id, data.nas_identifiers, None)
     except FieldErrors as exc:
@@ -54,14 +59,21 @@ def create_site(session: Session, data: SiteCreate, *, actor: Actor) -> Site:
         flush_in_savepoint(session, site)
     except IntegrityError as exc:
         raise FieldErrors.single("code", "code_taken", "A site with this code already exists.") from exc
-    record(session, actor=actor, action="site.created", target_type="site", target_id=site.id,
-           fields=["code", "name", "country", "nas_identifiers"],
-           changes={"code": [None, site.code], "country": [None, site.country]})
+    record(
+        session,
+        actor=actor,
+        action="site.created",
+        target_type="site",
+        target_id=site.id,
+        fields=["code", "name", "country", "nas_identifiers"],
+        changes={"code": [None, site.code], "country": [None, site.country]},
+    )
     return site
 
 
-def update_site(session: Session, site: Site, data: SiteUpdate, *, actor: Actor,
-                expected_version: int | None = None) -> Site:
+def update_site(
+    session: Session, site: Site, data: SiteUpdate, *, actor: Actor, expected_version: int | None = None
+) -> Site:
     require(actor, Perm.MANAGE_SITES)
     if expected_version is not None and expected_version != site.version_id:
         raise PreconditionFailed()
@@ -84,15 +96,24 @@ def update_site(session: Session, site: Site, data: SiteUpdate, *, actor: Actor,
     if changes:
         site.updated_at = utcnow()  # a change of NAS identifiers alone must also bump the version (the ETag)
         session.flush()
-        record(session, actor=actor, action="site.updated", target_type="site", target_id=site.id,
-               fields=list(changes), changes=changes)
+        record(
+            session,
+            actor=actor,
+            action="site.updated",
+            target_type="site",
+            target_id=site.id,
+            fields=list(changes),
+            changes=changes,
+        )
     return site
 
 
 def delete_site(session: Session, site: Site, *, actor: Actor) -> None:
     """Delete a site no occupier uses. Raises Conflict(site_in_use) otherwise."""
     require(actor, Perm.MANAGE_SITES)
-    if session.scalar(select(occupier_sites.c.occupier_id).where(occupier_sites.c.site_id == site.id).limit(1)):
+    if session.scalar(
+        select(occupier_sites.c.occupier_id).where(occupier_sites.c.site_id == site.id).limit(1)
+    ):
         err = Conflict("Occupiers still have access to this site; remove it from them first.")
         err.code = "site_in_use"
         raise err

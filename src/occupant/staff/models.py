@@ -23,7 +23,9 @@ class StaffUser(IdMixin, TimestampMixin, Base):
 
     __tablename__ = "staff_users"
 
-    operator_id: Mapped[int] = mapped_column(BigId, ForeignKey("operators.id", ondelete="CASCADE"), index=True)
+    operator_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("operators.id", ondelete="CASCADE"), index=True
+    )
     email: Mapped[str] = mapped_column(String(254))
     email_key: Mapped[str] = mapped_column(String(254), unique=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -43,7 +45,9 @@ class StaffSession(IdMixin, Base):
 
     __tablename__ = "staff_sessions"
 
-    staff_user_id: Mapped[int] = mapped_column(BigId, ForeignKey("staff_users.id", ondelete="CASCADE"), index=True)
+    staff_user_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("staff_users.id", ondelete="CASCADE"), index=True
+    )
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     csrf_token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
@@ -57,13 +61,17 @@ class ApiKey(IdMixin, Base):
 
     __tablename__ = "api_keys"
 
-    operator_id: Mapped[int] = mapped_column(BigId, ForeignKey("operators.id", ondelete="CASCADE"), index=True)
+    operator_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("operators.id", ondelete="CASCADE"), index=True
+    )
     occupier_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("occupiers.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(120))
     prefix: Mapped[str] = mapped_column(String(16))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     role: Mapped[Role] = mapped_column(String(24), default=Role.OPERATOR_ADMIN)
-    created_by_staff_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("staff_users.id", ondelete="SET NULL"))
+    created_by_staff_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("staff_users.id", ondelete="SET NULL")
+    )
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime)

@@ -27,13 +27,23 @@ MIN_PASSWORD = 10
 
 
 def actor_for_staff(staff: StaffUser) -> Actor:
-    return Actor(kind=ActorKind.STAFF, id=staff.id, operator_id=staff.operator_id, role=Role(staff.role),
-                 site_ids=frozenset(s.id for s in staff.sites))
+    return Actor(
+        kind=ActorKind.STAFF,
+        id=staff.id,
+        operator_id=staff.operator_id,
+        role=Role(staff.role),
+        site_ids=frozenset(s.id for s in staff.sites),
+    )
 
 
 def actor_for_api_key(key: ApiKey) -> Actor:
-    return Actor(kind=ActorKind.API_KEY, id=key.id, operator_id=key.operator_id, role=Role(key.role),
-                 occupier_id=key.occupier_id)
+    return Actor(
+        kind=ActorKind.API_KEY,
+        id=key.id,
+        operator_id=key.operator_id,
+        role=Role(key.role),
+        occupier_id=key.occupier_id,
+    )
 
 
 def check_password_strength(password: str, field: str = "password") -> None:
@@ -64,12 +74,25 @@ def create_first_admin(
         operator = Operator(name=operator_name)
         session.add(operator)
         session.flush()
-    staff = StaffUser(operator_id=operator.id, email=email, email_key=key, name=name.strip() or email,
-                      password_hash=hash_password(password), role=Role.OPERATOR_ADMIN)
+    staff = StaffUser(
+        operator_id=operator.id,
+        email=email,
+        email_key=key,
+        name=name.strip() or email,
+        password_hash=hash_password(password),
+        role=Role.OPERATOR_ADMIN,
+    )
     session.add(staff)
     session.flush()
-    record(session, actor=Actor.system(operator.id), action="staff.created", target_type="staff_user",
-           target_id=staff.id, fields=["email", "name", "role"], changes={"role": [None, staff.role]})
+    record(
+        session,
+        actor=Actor.system(operator.id),
+        action="staff.created",
+        target_type="staff_user",
+        target_id=staff.id,
+        fields=["email", "name", "role"],
+        changes={"role": [None, staff.role]},
+    )
     return staff, generated
 
 
@@ -82,21 +105,37 @@ def create_staff(
     if session.scalar(select(StaffUser.id).where(StaffUser.email_key == key)):
         raise FieldErrors.single("email", "email_taken", "A staff member with this email already exists.")
     check_password_strength(password)
-    sites = list(session.scalars(select(Site).where(Site.operator_id == actor.operator_id, Site.id.in_(site_ids))))
+    sites = list(
+        session.scalars(select(Site).where(Site.operator_id == actor.operator_id, Site.id.in_(site_ids)))
+    )
     if role is Role.SITE_MANAGER and not sites:
         raise FieldErrors.single("site_ids", "required", "A site manager manages at least one site.")
-    staff = StaffUser(operator_id=actor.operator_id, email=email, email_key=key, name=name.strip() or email,
-                      password_hash=hash_password(password), role=role)
+    staff = StaffUser(
+        operator_id=actor.operator_id,
+        email=email,
+        email_key=key,
+        name=name.strip() or email,
+        password_hash=hash_password(password),
+        role=role,
+    )
     staff.sites = sites if role is Role.SITE_MANAGER else []
     session.add(staff)
     session.flush()
-    record(session, actor=actor, action="staff.created", target_type="staff_user", target_id=staff.id,
-           fields=["email", "name", "role", "sites"], changes={"role": [None, role]})
+    record(
+        session,
+        actor=actor,
+        action="staff.created",
+        target_type="staff_user",
+        target_id=staff.id,
+        fields=["email", "name", "role", "sites"],
+        changes={"role": [None, role]},
+    )
     return staff
 
 
-def sign_in(session: Session, *, email: str, password: str, address: str | None,
-            user_agent: str | None = None) -> tuple[StaffSession, str]:
+def sign_in(
+    session: Session, *, email: str, password: str, address: str | None, user_agent: str | None = None
+) -> tuple[StaffSession, str]:
     """Check the password and open a session. The same generic error whether or not the account exists.
 
     Raises RateLimited after too many failures for the account or the address, NotAuthenticated otherwise.
@@ -112,13 +151,22 @@ def sign_in(session: Session, *, email: str, password: str, address: str | None,
     throttle.clear(session, f"staff:{key}")
     token = new_token()
     settings = get_settings()
-    staff_session = StaffSession(staff_user_id=staff.id, token_hash=token_hash(token), csrf_token=new_token(nbytes=24),
-                                 expires_at=utcnow() + timedelta(hours=settings.session_hours))
+    staff_session = StaffSession(
+        staff_user_id=staff.id,
+        token_hash=token_hash(token),
+        csrf_token=new_token(nbytes=24),
+        expires_at=utcnow() + timedelta(hours=settings.session_hours),
+    )
     staff.last_sign_in_at = utcnow()
     session.add(staff_session)
     session.flush()
-    record(session, actor=actor_for_staff(staff), action="staff.signed_in", target_type="staff_user",
-           target_id=staff.id)
+    record(
+        session,
+        actor=actor_for_staff(staff),
+        action="staff.signed_in",
+        target_type="staff_user",
+        target_id=staff.id,
+    )
     return staff_session, token
 
 
@@ -142,8 +190,11 @@ def sign_out(session: Session, staff_session: StaffSession, *, actor: Actor) -> 
 
 
 def revoke_sessions(session: Session, staff_id: int) -> None:
-    session.execute(update(StaffSession).where(StaffSession.staff_user_id == staff_id,
-                                               StaffSession.revoked_at.is_(None)).values(revoked_at=utcnow()))
+    session.execute(
+        update(StaffSession)
+        .where(StaffSession.staff_user_id == staff_id, StaffSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
 
 
 def create_api_key(session: Session, *, actor: Actor, name: str) -> tuple[ApiKey, str]:
@@ -153,12 +204,24 @@ def create_api_key(session: Session, *, actor: Actor, name: str) -> tuple[ApiKey
     if not name or len(name) > 120:
         raise FieldErrors.single("name", "invalid", "Give the key a name of at most 120 characters.")
     token = new_token("occ_", 32)
-    key = ApiKey(operator_id=actor.operator_id, name=name, prefix=token[:10], token_hash=token_hash(token),
-                 role=Role.OPERATOR_ADMIN,
-                 created_by_staff_id=actor.id if actor.kind is ActorKind.STAFF else None)
+    key = ApiKey(
+        operator_id=actor.operator_id,
+        name=name,
+        prefix=token[:10],
+        token_hash=token_hash(token),
+        role=Role.OPERATOR_ADMIN,
+        created_by_staff_id=actor.id if actor.kind is ActorKind.STAFF else None,
+    )
     session.add(key)
     session.flush()
-    record(session, actor=actor, action="api_key.created", target_type="api_key", target_id=key.id, fields=["name"])
+    record(
+        session,
+        actor=actor,
+        action="api_key.created",
+        target_type="api_key",
+        target_id=key.id,
+        fields=["name"],
+    )
     return key, token
 
 

@@ -6,11 +6,13 @@ any staff member exists.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from occupant.kit.security import new_token, token_hash, tokens_equal
 from occupant.kit.settings import Settings, get_settings
 
 
-def _path(settings: Settings):  # type: ignore[no-untyped-def]
+def _path(settings: Settings) -> Path:
     return settings.data_dir / "setup-token.sha256"
 
 

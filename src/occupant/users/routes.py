@@ -86,7 +86,7 @@ def create_user(
     occupier_id: Id, body: UserCreate, response: Response, db: ApiDb, actor: ApiActor
 ) -> UserDetailOut:
     """Create an ACTIVE user of the occupier, in the given access groups. Every invalid field is reported."""
-    occupier = scope.get_occupier(db, actor, occupier_id)
+    occupier = scope.get_occupier(db, actor, occupier_id, for_update=True)  # no decommission starts meanwhile
     user = service.create_user(db, occupier, body, actor=actor)
     response.headers["Location"] = f"{API_PREFIX}/users/{user.id}"
     return user_detail(db, user, response)
@@ -108,7 +108,7 @@ def update_user(
     if_match: IfMatch = None,
 ) -> UserDetailOut:
     """Only the fields sent change. A new `email` notifies the old and the new address (staff only)."""
-    user = scope.get_user(db, actor, user_id)
+    user = scope.get_user(db, actor, user_id, for_update=True)
     service.update_user(db, user, body, actor=actor, expected_version=expected_version(if_match, user))
     return user_detail(db, user, response)
 
@@ -122,21 +122,21 @@ def update_user(
 )
 def delete_user(user_id: Id, db: ApiDb, actor: ApiActor, if_match: IfMatch = None) -> None:
     """Permanent: the user's accounts, credentials and group memberships go; no personal data remains."""
-    user = scope.get_user(db, actor, user_id)
+    user = scope.get_user(db, actor, user_id, for_update=True)
     service.delete_user(db, user, actor=actor, expected_version=expected_version(if_match, user))
 
 
 @router.post("/users/{user_id}/deactivate", summary="Deactivate a user", responses=responses.WRITE_ONE)
 def deactivate_user(user_id: Id, response: Response, db: ApiDb, actor: ApiActor) -> UserDetailOut:
     """Suspend all of the user's access, keeping the profile. Deactivating twice is harmless."""
-    user = service.deactivate_user(db, scope.get_user(db, actor, user_id), actor=actor)
+    user = service.deactivate_user(db, scope.get_user(db, actor, user_id, for_update=True), actor=actor)
     return user_detail(db, user, response)
 
 
 @router.post("/users/{user_id}/reactivate", summary="Reactivate a user", responses=responses.WRITE_ONE)
 def reactivate_user(user_id: Id, response: Response, db: ApiDb, actor: ApiActor) -> UserDetailOut:
     """Restore a deactivated user's access (409 `invalid_state` when the user is not deactivated)."""
-    user = service.reactivate_user(db, scope.get_user(db, actor, user_id), actor=actor)
+    user = service.reactivate_user(db, scope.get_user(db, actor, user_id, for_update=True), actor=actor)
     return user_detail(db, user, response)
 
 
@@ -145,7 +145,9 @@ def change_email(
     user_id: Id, body: EmailChange, response: Response, db: ApiDb, actor: ApiActor
 ) -> UserDetailOut:
     """Operator staff only. The old and the new address are both notified."""
-    user = service.change_email(db, scope.get_user(db, actor, user_id), body.email, actor=actor)
+    user = service.change_email(
+        db, scope.get_user(db, actor, user_id, for_update=True), body.email, actor=actor
+    )
     return user_detail(db, user, response)
 
 
@@ -158,5 +160,5 @@ def get_user_groups(user_id: Id, db: ApiDb, actor: ApiActor) -> UserGroupsOut:
 @router.put("/users/{user_id}/groups", summary="Set a user's access groups", responses=responses.WRITE_ONE)
 def set_user_groups(user_id: Id, body: GroupIds, db: ApiDb, actor: ApiActor) -> UserGroupsOut:
     """The user ends up in exactly these groups (of their occupier, or of its sites)."""
-    user = scope.get_user(db, actor, user_id)
+    user = scope.get_user(db, actor, user_id, for_update=True)
     return UserGroupsOut(group_ids=groups.set_user_groups(db, user, body.group_ids, actor=actor))

@@ -54,9 +54,7 @@ def check_version(user: OccupierUser, expected_version: int | None) -> None:
         raise PreconditionFailed()
 
 
-def _clean_fields(
-    values: dict[str, Any], region: str | None, errors: list[dict[str, str]]
-) -> dict[str, Any]:
+def _clean_fields(values: dict[str, Any], region: str | None, errors: list[dict[str, str]]) -> dict[str, Any]:
     """Normalise phones and language, collecting every field error instead of stopping at the first."""
     cleaned = dict(values)
     for field in ("mobile", "direct_line"):
@@ -76,7 +74,9 @@ def _clean_fields(
     return cleaned
 
 
-def _flush_unique(session: Session, *, new: OccupierUser | None = None, changed: OccupierUser | None = None) -> None:
+def _flush_unique(
+    session: Session, *, new: OccupierUser | None = None, changed: OccupierUser | None = None
+) -> None:
     """Flush inside a savepoint, turning a unique-constraint race into the matching field error."""
     try:
         flush_in_savepoint(session, *([new] if new else []), changed=(changed,) if changed else ())
@@ -93,26 +93,51 @@ def _flush_unique(session: Session, *, new: OccupierUser | None = None, changed:
 
 
 def _precheck_unique(
-    session: Session, occupier: Occupier, values: dict[str, Any], errors: list[dict[str, str]], exclude_id: int | None
+    session: Session,
+    occupier: Occupier,
+    values: dict[str, Any],
+    errors: list[dict[str, str]],
+    exclude_id: int | None,
 ) -> None:
     checks = []
     if values.get("email_key"):
-        checks.append(("email", OccupierUser.operator_id == occupier.operator_id,
-                       OccupierUser.email_key == values["email_key"]))
+        checks.append(
+            (
+                "email",
+                OccupierUser.operator_id == occupier.operator_id,
+                OccupierUser.email_key == values["email_key"],
+            )
+        )
     for field in ("external_id", "username"):
         if values.get(field):
-            checks.append((field, OccupierUser.occupier_id == occupier.id, getattr(OccupierUser, field) == values[field]))
+            checks.append(
+                (
+                    field,
+                    OccupierUser.occupier_id == occupier.id,
+                    getattr(OccupierUser, field) == values[field],
+                )
+            )
     for field, scope, match in checks:
         stmt = select(OccupierUser.id).where(scope, match)
         if exclude_id is not None:
             stmt = stmt.where(OccupierUser.id != exclude_id)
         if session.scalar(stmt.limit(1)) is not None:
             if field == "email":
-                errors.append({"field": "email", "code": "email_taken",
-                               "message": "Email must be unique within the operator."})
+                errors.append(
+                    {
+                        "field": "email",
+                        "code": "email_taken",
+                        "message": "Email must be unique within the operator.",
+                    }
+                )
             else:
-                errors.append({"field": field, "code": f"{field}_taken",
-                               "message": f"{field.replace('_', ' ').capitalize()} is already in use."})
+                errors.append(
+                    {
+                        "field": field,
+                        "code": f"{field}_taken",
+                        "message": f"{field.replace('_', ' ').capitalize()} is already in use.",
+                    }
+                )
 
 
 def _raise_collected(errors: list[dict[str, str]]) -> None:
@@ -146,25 +171,40 @@ def create_user(session: Session, occupier: Occupier, data: UserCreate, *, actor
             errors.extend(exc.errors)
     _raise_collected(errors)
 
-    user = OccupierUser(operator_id=occupier.operator_id, occupier_id=occupier.id, status=UserStatus.ACTIVE, **values)
+    user = OccupierUser(
+        operator_id=occupier.operator_id, occupier_id=occupier.id, status=UserStatus.ACTIVE, **values
+    )
     user.occupier = occupier
     user.refresh_derived()
     _flush_unique(session, new=user)
     if group_list:
         groups.add_memberships(session, user, group_list)
-    record(session, actor=actor, action="user.created", target_type="occupier_user", target_id=user.id,
-           occupier_id=occupier.id, fields=[k for k, v in values.items() if v not in (None, "") and k != "email_key"]
-           + (["groups"] if group_list else []),
-           changes={"status": [None, user.status]})
+    record(
+        session,
+        actor=actor,
+        action="user.created",
+        target_type="occupier_user",
+        target_id=user.id,
+        occupier_id=occupier.id,
+        fields=[k for k, v in values.items() if v not in (None, "") and k != "email_key"]
+        + (["groups"] if group_list else []),
+        changes={"status": [None, user.status]},
+    )
     return user
 
 
 def update_user(
-    session: Session, user: OccupierUser, changes: UserUpdate, *, actor: Actor, expected_version: int | None = None
+    session: Session,
+    user: OccupierUser,
+    changes: UserUpdate,
+    *,
+    actor: Actor,
+    expected_version: int | None = None,
 ) -> OccupierUser:
     """Change a user's basic details; only the fields that were set. An email change notifies both addresses.
 
-    Raises FieldErrors, EmailTaken, PreconditionFailed (stale version), ActionInProgress, OccupierDecommissioned.
+    Raises FieldErrors, EmailTaken, PreconditionFailed (stale version), ActionInProgress,
+    OccupierDecommissioned.
     """
     require(actor, Perm.MANAGE_USERS)
     ensure_changeable(user)
@@ -188,8 +228,16 @@ def update_user(
     if changed:
         user.refresh_derived()
         _flush_unique(session, changed=user)
-        record(session, actor=actor, action="user.updated", target_type="occupier_user", target_id=user.id,
-               occupier_id=user.occupier_id, fields=changed, changes=audit_changes)
+        record(
+            session,
+            actor=actor,
+            action="user.updated",
+            target_type="occupier_user",
+            target_id=user.id,
+            occupier_id=user.occupier_id,
+            fields=changed,
+            changes=audit_changes,
+        )
     if new_email is not None:
         change_email(session, user, new_email, actor=actor)
     return user
@@ -198,7 +246,8 @@ def update_user(
 def change_email(session: Session, user: OccupierUser, new_email: str, *, actor: Actor) -> OccupierUser:
     """Operator staff change a user's email. Both the old and the new address are notified.
 
-    Raises PermissionDenied (occupier roles), FieldErrors, EmailTaken, ActionInProgress, OccupierDecommissioned.
+    Raises PermissionDenied (occupier roles), FieldErrors, EmailTaken, ActionInProgress,
+    OccupierDecommissioned.
     """
     require(actor, Perm.CHANGE_EMAIL)
     ensure_changeable(user)
@@ -213,13 +262,28 @@ def change_email(session: Session, user: OccupierUser, new_email: str, *, actor:
     user.email, user.email_key = email, key
     user.refresh_derived()
     _flush_unique(session, changed=user)
-    record(session, actor=actor, action="user.email_changed", target_type="occupier_user", target_id=user.id,
-           occupier_id=user.occupier_id, fields=["email"])
-    common = {"operator_id": user.operator_id, "language": user.language, "user_id": user.id}
-    queue_mail(session, to=old_email, template="email_changed_old",
-               context={"first_name": user.first_name, "new_email": email}, **common)
-    queue_mail(session, to=email, template="email_changed_new",
-               context={"first_name": user.first_name, "old_email": old_email}, **common)
+    record(
+        session,
+        actor=actor,
+        action="user.email_changed",
+        target_type="occupier_user",
+        target_id=user.id,
+        occupier_id=user.occupier_id,
+        fields=["email"],
+    )
+    for to, template, context in (
+        (old_email, "email_changed_old", {"first_name": user.first_name, "new_email": email}),
+        (email, "email_changed_new", {"first_name": user.first_name, "old_email": old_email}),
+    ):
+        queue_mail(
+            session,
+            operator_id=user.operator_id,
+            to=to,
+            template=template,
+            language=user.language,
+            context=context,
+            user_id=user.id,
+        )
     return user
 
 
@@ -232,8 +296,16 @@ def deactivate_user(session: Session, user: OccupierUser, *, actor: Actor) -> Oc
     old = user.status
     user.status = UserStatus.DEACTIVATED
     session.flush()
-    record(session, actor=actor, action="user.deactivated", target_type="occupier_user", target_id=user.id,
-           occupier_id=user.occupier_id, fields=["status"], changes={"status": [old, user.status]})
+    record(
+        session,
+        actor=actor,
+        action="user.deactivated",
+        target_type="occupier_user",
+        target_id=user.id,
+        occupier_id=user.occupier_id,
+        fields=["status"],
+        changes={"status": [old, user.status]},
+    )
     return user
 
 
@@ -245,9 +317,16 @@ def reactivate_user(session: Session, user: OccupierUser, *, actor: Actor) -> Oc
         raise InvalidState("Only a deactivated user can be reactivated.")
     user.status = UserStatus.ACTIVE
     session.flush()
-    record(session, actor=actor, action="user.reactivated", target_type="occupier_user", target_id=user.id,
-           occupier_id=user.occupier_id, fields=["status"],
-           changes={"status": [UserStatus.DEACTIVATED, UserStatus.ACTIVE]})
+    record(
+        session,
+        actor=actor,
+        action="user.reactivated",
+        target_type="occupier_user",
+        target_id=user.id,
+        occupier_id=user.occupier_id,
+        fields=["status"],
+        changes={"status": [UserStatus.DEACTIVATED, UserStatus.ACTIVE]},
+    )
     return user
 
 
@@ -274,5 +353,11 @@ def purge_user(session: Session, user: OccupierUser, *, actor: Actor) -> None:
     cancel_for_user(session, user_id)
     session.execute(delete(OccupierUser).where(OccupierUser.id == user_id))
     session.expunge(user)
-    record(session, actor=actor, action="user.deleted", target_type="occupier_user", target_id=user_id,
-           occupier_id=occupier_id)
+    record(
+        session,
+        actor=actor,
+        action="user.deleted",
+        target_type="occupier_user",
+        target_id=user_id,
+        occupier_id=occupier_id,
+    )

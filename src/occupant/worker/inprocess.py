@@ -11,8 +11,9 @@ def start_consumer() -> Any:
     import occupant.worker.tasks  # noqa: F401  (registers the tasks)
     from occupant.worker.queue import huey
 
-    consumer = huey.create_consumer(workers=get_settings().worker_threads, worker_type="thread",
-                                    periodic=True, check_worker_health=False)
+    consumer = huey.create_consumer(
+        workers=get_settings().worker_threads, worker_type="thread", periodic=True, check_worker_health=False
+    )
     # The web server owns the process's signals: huey's handlers would swallow Ctrl+C and SIGTERM.
     consumer._set_signal_handlers = lambda: None
     consumer.start()
