@@ -43,16 +43,33 @@ def _free_port() -> int:
 
 def _start_server(info: DatasetInfo, port: int, workers: int) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
-    env.update({
-        "OCCUPANT_DATABASE_URL": info.url,
-        "OCCUPANT_DATA_DIR": str(OUT / "data"),
-        "OCCUPANT_QUEUE": "memory",
-    })
-    cmd = [sys.executable, "-m", "uvicorn", "occupant.web.app:create_app", "--factory", "--host", "127.0.0.1",
-           "--port", str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
+    env.update(
+        {
+            "OCCUPANT_DATABASE_URL": info.url,
+            "OCCUPANT_DATA_DIR": str(OUT / "data"),
+            "OCCUPANT_QUEUE": "memory",
+        }
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "occupant.web.app:create_app",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
     log_file = open(OUT / f"uvicorn-{info.backend}.log", "wb")  # noqa: SIM115 - closed with the process
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -83,31 +100,59 @@ def _row(name: str, info: DatasetInfo, result: LoadResult, connections: int, wor
     notes = f"{connections} connections, {workers} workers, {result.seconds:.0f} s, {result.ok:,} ok"
     if bad or result.errors:
         notes += f"; NOT OK: {bad} statuses, {result.errors} connection errors"
-    return Row(benchmark=name, backend=info.backend, p50_ms=percentile(ms, 50), p95_ms=percentile(ms, 95),
-               max_ms=max(ms) if ms else None, rate=f"{result.rate:,.0f} req/s", notes=notes,
-               samples=len(ms), detail={"statuses": result.statuses, "errors": result.errors,
-                                        "bytes": result.bytes, "rate": round(result.rate, 1)})
+    return Row(
+        benchmark=name,
+        backend=info.backend,
+        p50_ms=percentile(ms, 50),
+        p95_ms=percentile(ms, 95),
+        max_ms=max(ms) if ms else None,
+        rate=f"{result.rate:,.0f} req/s",
+        notes=notes,
+        samples=len(ms),
+        detail={
+            "statuses": result.statuses,
+            "errors": result.errors,
+            "bytes": result.bytes,
+            "rate": round(result.rate, 1),
+        },
+    )
 
 
 def run(info: DatasetInfo, *, seconds: float, connections: int, workers: int) -> list[Row]:
     with app_sessions(info) as (_engine, factory):
         key_id, token = api_key(factory, info)
         with factory() as session:
-            first_id, last_id = session.execute(select(func.min(OccupierUser.id), func.max(OccupierUser.id))).one()
+            first_id, last_id = session.execute(
+                select(func.min(OccupierUser.id), func.max(OccupierUser.id))
+            ).one()
             session.rollback()
     port = _free_port()
-    log(f"api on {info.backend}: uvicorn --workers {workers} on 127.0.0.1:{port}, {connections} connections, "
-        f"{seconds:g} s per endpoint")
+    log(
+        f"api on {info.backend}: uvicorn --workers {workers} on 127.0.0.1:{port}, {connections} connections, "
+        f"{seconds:g} s per endpoint"
+    )
     proc = _start_server(info, port, workers)
     rows = []
     try:
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         rng = random.Random(5)
-        result = run_load("127.0.0.1", port, lambda: f"/api/v1/users/{rng.randint(first_id, last_id)}", headers,
-                          connections=connections, seconds=seconds)
+        result = run_load(
+            "127.0.0.1",
+            port,
+            lambda: f"/api/v1/users/{rng.randint(first_id, last_id)}",
+            headers,
+            connections=connections,
+            seconds=seconds,
+        )
         rows.append(_row("REST API GET /api/v1/users/{id}", info, result, connections, workers))
-        result = run_load("127.0.0.1", port, lambda: "/api/v1/users?limit=50", headers,
-                          connections=connections, seconds=seconds)
+        result = run_load(
+            "127.0.0.1",
+            port,
+            lambda: "/api/v1/users?limit=50",
+            headers,
+            connections=connections,
+            seconds=seconds,
+        )
         rows.append(_row("REST API GET /api/v1/users?limit=50", info, result, connections, workers))
     finally:
         _stop_server(proc)

@@ -30,7 +30,10 @@ class PgServer:
 
     def exists(self, database: str) -> bool:
         with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
-            return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone() is not None
+            return (
+                conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone()
+                is not None
+            )
 
     def recreate(self, database: str) -> None:
         with psycopg.connect(self.admin_dsn, autocommit=True) as conn:

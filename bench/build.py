@@ -70,8 +70,10 @@ def fingerprint(spec: ds.Spec) -> str:
 
 
 def migration_hashes() -> dict[str, str]:
-    return {path.name: hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-            for path in sorted((migrate.MIGRATIONS / "versions").glob("*.py"))}
+    return {
+        path.name: hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        for path in sorted((migrate.MIGRATIONS / "versions").glob("*.py"))
+    }
 
 
 def _reusable(info: DatasetInfo, fp: str) -> str | None:
@@ -154,8 +156,11 @@ def _seed_tenancy(engine: Engine, spec: ds.Spec, plans: list[ds.OccupierPlan]) -
         for plan in plans:
             occupier = create_occupier(
                 session,
-                OccupierCreate(name=plan.name, site_ids=[site_ids[c] for c in plan.site_codes],
-                               primary_site_id=site_ids[plan.site_codes[0]]),
+                OccupierCreate(
+                    name=plan.name,
+                    site_ids=[site_ids[c] for c in plan.site_codes],
+                    primary_site_id=site_ids[plan.site_codes[0]],
+                ),
                 actor=actor,
             )
             occupier_ids.append(occupier.id)
@@ -164,14 +169,29 @@ def _seed_tenancy(engine: Engine, spec: ds.Spec, plans: list[ds.OccupierPlan]) -
         return operator.id, occupier_ids
 
 
-def _info(backend: str, url: str, spec: ds.Spec, fp: str, operator_id: int, plans: list[ds.OccupierPlan],
-          occupier_ids: list[int], seconds: float, extra: dict[str, Any]) -> DatasetInfo:
+def _info(
+    backend: str,
+    url: str,
+    spec: ds.Spec,
+    fp: str,
+    operator_id: int,
+    plans: list[ds.OccupierPlan],
+    occupier_ids: list[int],
+    seconds: float,
+    extra: dict[str, Any],
+) -> DatasetInfo:
     return DatasetInfo(
-        backend=backend, url=url, operator_id=operator_id, users=ds.total_users(plans),
+        backend=backend,
+        url=url,
+        operator_id=operator_id,
+        users=ds.total_users(plans),
         big_occupier_ids=[oid for oid, p in zip(occupier_ids, plans, strict=True) if p.big],
         occupier_sizes={str(oid): p.size for oid, p in zip(occupier_ids, plans, strict=True)},
-        build_seconds=round(seconds, 1), fingerprint=fp, built_at=time.strftime("%Y-%m-%dT%H:%M:%S"),
-        extra=extra, migrations=migration_hashes(),
+        build_seconds=round(seconds, 1),
+        fingerprint=fp,
+        built_at=time.strftime("%Y-%m-%dT%H:%M:%S"),
+        extra=extra,
+        migrations=migration_hashes(),
     )
 
 
@@ -228,10 +248,13 @@ def _build_sqlite(path: str, spec: ds.Spec, fp: str) -> DatasetInfo:
         triggers = conn.exec_driver_sql(
             "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'occupier_users'"
         ).all()
-        fts_tables = [row[0] for row in conn.exec_driver_sql(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE '%fts5%' "
-            "AND sql LIKE '%content=''occupier_users''%'"
-        )]
+        fts_tables = [
+            row[0]
+            for row in conn.exec_driver_sql(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE '%fts5%' "
+                "AND sql LIKE '%content=''occupier_users''%'"
+            )
+        ]
         for name, _sql in triggers:
             conn.exec_driver_sql(f'DROP TRIGGER "{name}"')
         conn.commit()
@@ -250,7 +273,7 @@ def _build_sqlite(path: str, spec: ds.Spec, fp: str) -> DatasetInfo:
             conn.exec_driver_sql(sql)
         for name in fts_tables:
             log(f"rebuilding the search index {name}")
-            conn.exec_driver_sql(f"INSERT INTO \"{name}\"(\"{name}\") VALUES ('rebuild')")
+            conn.exec_driver_sql(f'INSERT INTO "{name}"("{name}") VALUES (\'rebuild\')')
         conn.commit()
         load_seconds = time.perf_counter() - load_started
         dbapi = conn.connection.dbapi_connection
@@ -264,8 +287,17 @@ def _build_sqlite(path: str, spec: ds.Spec, fp: str) -> DatasetInfo:
     seconds = time.perf_counter() - started
     size_mb = os.path.getsize(path) / 1e6
     log(f"sqlite dataset ready in {seconds:.0f} s ({size_mb:,.0f} MB)")
-    return _info("sqlite", f"sqlite:///{path}", spec, fp, operator_id, plans, occupier_ids, seconds,
-                 {"users_load_seconds": round(load_seconds, 1), "file_mb": round(size_mb)})
+    return _info(
+        "sqlite",
+        f"sqlite:///{path}",
+        spec,
+        fp,
+        operator_id,
+        plans,
+        occupier_ids,
+        seconds,
+        {"users_load_seconds": round(load_seconds, 1), "file_mb": round(size_mb)},
+    )
 
 
 def _build_postgres(url: str, database: str, spec: ds.Spec, fp: str) -> DatasetInfo:
@@ -297,8 +329,9 @@ def _build_postgres(url: str, database: str, spec: ds.Spec, fp: str) -> DatasetI
                 cur.execute(f'DROP INDEX "{name}"')
             cols = ", ".join(ds.COLUMNS)
             with cur.copy(f"COPY occupier_users ({cols}) FROM STDIN") as copy:
-                for batch in ds.iter_user_batches(spec, pools, plans, operator_id=operator_id,
-                                                  occupier_ids=occupier_ids):
+                for batch in ds.iter_user_batches(
+                    spec, pools, plans, operator_id=operator_id, occupier_ids=occupier_ids
+                ):
                     for row in batch:
                         copy.write_row(row)
                     progress.add(len(batch))
@@ -322,9 +355,21 @@ def _build_postgres(url: str, database: str, spec: ds.Spec, fp: str) -> DatasetI
     engine.dispose()
     seconds = time.perf_counter() - started
     log(f"postgresql dataset ready in {seconds:.0f} s ({(size or 0) / 1e6:,.0f} MB)")
-    return _info("postgresql", url, spec, fp, operator_id, plans, occupier_ids, seconds,
-                 {"copy_seconds": round(copy_seconds, 1), "index_seconds": round(index_seconds, 1),
-                  "database_mb": round((size or 0) / 1e6)})
+    return _info(
+        "postgresql",
+        url,
+        spec,
+        fp,
+        operator_id,
+        plans,
+        occupier_ids,
+        seconds,
+        {
+            "copy_seconds": round(copy_seconds, 1),
+            "index_seconds": round(index_seconds, 1),
+            "database_mb": round((size or 0) / 1e6),
+        },
+    )
 
 
 def out_dir() -> Path:

@@ -35,11 +35,18 @@ def operator_admin(info: DatasetInfo) -> Actor:
 
 def site_manager(info: DatasetInfo, factory: sessionmaker[Session], code: str = "LON01") -> Actor:
     with factory() as session:
-        site_id = session.scalar(select(Site.id).where(Site.operator_id == info.operator_id, Site.code == code))
+        site_id = session.scalar(
+            select(Site.id).where(Site.operator_id == info.operator_id, Site.code == code)
+        )
         session.rollback()
     assert site_id is not None
-    return Actor(kind=ActorKind.STAFF, id=None, operator_id=info.operator_id, role=Role.SITE_MANAGER,
-                 site_ids=frozenset({site_id}))
+    return Actor(
+        kind=ActorKind.STAFF,
+        id=None,
+        operator_id=info.operator_id,
+        role=Role.SITE_MANAGER,
+        site_ids=frozenset({site_id}),
+    )
 
 
 def request(factory: sessionmaker[Session], work: Callable[[Session], T]) -> tuple[float, T]:

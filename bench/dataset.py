@@ -42,19 +42,55 @@ LANGS: dict[str, tuple[str, int, str]] = {
     "nl": ("nl_NL", 15, ".nl"),
 }
 SITE_LANG = {code: lang for code, _n, _c, lang in SITES}
-MOBILE_PREFIX = {"en": ("+447", 9), "fr": ("+336", 8), "de": ("+4915", 9), "es": ("+346", 8), "nl": ("+316", 8)}
-LANDLINE_PREFIX = {"LON01": ("+44207", 7), "PAR01": ("+331", 8), "BER01": ("+4930", 8), "MAD01": ("+3491", 7),
-                   "AMS01": ("+3120", 7)}
-STATUSES = ([UserStatus.ACTIVE.value, UserStatus.DEACTIVATED.value, UserStatus.SETUP_REQUIRED.value,
-             UserStatus.PASSWORD_REQUIRED.value], [85, 5, 7, 3])
+MOBILE_PREFIX = {
+    "en": ("+447", 9),
+    "fr": ("+336", 8),
+    "de": ("+4915", 9),
+    "es": ("+346", 8),
+    "nl": ("+316", 8),
+}
+LANDLINE_PREFIX = {
+    "LON01": ("+44207", 7),
+    "PAR01": ("+331", 8),
+    "BER01": ("+4930", 8),
+    "MAD01": ("+3491", 7),
+    "AMS01": ("+3120", 7),
+}
+STATUSES = (
+    [
+        UserStatus.ACTIVE.value,
+        UserStatus.DEACTIVATED.value,
+        UserStatus.SETUP_REQUIRED.value,
+        UserStatus.PASSWORD_REQUIRED.value,
+    ],
+    [85, 5, 7, 3],
+)
 EPOCH = datetime(2023, 1, 2, 8, 0, 0)
 SPAN_SECONDS = 3 * 365 * 24 * 3600
 
 # The columns filled for each user, in this order (COPY) or as dict keys (SQLite inserts).
 COLUMNS = (
-    "operator_id", "occupier_id", "first_name", "last_name", "email", "email_key", "job_title", "mobile",
-    "direct_line", "language", "employee_number", "username", "external_id", "status", "sort_key",
-    "search_text", "busy_owner", "busy_until", "version_id", "created_at", "updated_at",
+    "operator_id",
+    "occupier_id",
+    "first_name",
+    "last_name",
+    "email",
+    "email_key",
+    "job_title",
+    "mobile",
+    "direct_line",
+    "language",
+    "employee_number",
+    "username",
+    "external_id",
+    "status",
+    "sort_key",
+    "search_text",
+    "busy_owner",
+    "busy_until",
+    "version_id",
+    "created_at",
+    "updated_at",
 )
 
 
@@ -73,8 +109,10 @@ class Spec:
     def validate(self) -> None:
         small = self.occupiers - self.big_occupiers
         if small < 1 or self.users - self.big_occupiers * self.big_size < small * 3:
-            raise SystemExit(f"{self.users} users cannot fill {self.big_occupiers} occupiers of "
-                             f"{self.big_size} plus {small} others")
+            raise SystemExit(
+                f"{self.users} users cannot fill {self.big_occupiers} occupiers of "
+                f"{self.big_size} plus {small} others"
+            )
 
 
 @dataclass
@@ -216,7 +254,7 @@ def iter_user_batches(
     pending: list[tuple[Any, ...]] = []
     for start in range(0, len(order), 50):
         wave: list[tuple[Any, ...]] = []
-        for idx in order[start:start + 50]:
+        for idx in order[start : start + 50]:
             plan = plans[idx]
             occupier_id = occupier_ids[idx]
             seen: dict[str, int] = {}
@@ -259,17 +297,31 @@ def iter_user_batches(
                     prefix, n = LANDLINE_PREFIX[site]
                     direct = prefix + _digits(rng, n)
                 created = EPOCH + timedelta(seconds=rng.randrange(SPAN_SECONDS))
-                wave.append((
-                    operator_id, occupier_id, first, last, email, email_key,
-                    rng.choice(pools.jobs[lang]) if rng.random() < 0.8 else None,
-                    mobile, direct, lang,
-                    f"E{_digits(rng, 6)}" if rng.random() < 0.3 else None,
-                    None,
-                    f"{rng.getrandbits(64):016x}" if rng.random() < 0.2 else None,
-                    rng.choices(*STATUSES)[0],
-                    derived.sort_key, derived.search_text,
-                    None, None, 1, created, created,
-                ))
+                wave.append(
+                    (
+                        operator_id,
+                        occupier_id,
+                        first,
+                        last,
+                        email,
+                        email_key,
+                        rng.choice(pools.jobs[lang]) if rng.random() < 0.8 else None,
+                        mobile,
+                        direct,
+                        lang,
+                        f"E{_digits(rng, 6)}" if rng.random() < 0.3 else None,
+                        None,
+                        f"{rng.getrandbits(64):016x}" if rng.random() < 0.2 else None,
+                        rng.choices(*STATUSES)[0],
+                        derived.sort_key,
+                        derived.search_text,
+                        None,
+                        None,
+                        1,
+                        created,
+                        created,
+                    )
+                )
         rng.shuffle(wave)
         pending.extend(wave)
         while len(pending) >= batch:

@@ -23,15 +23,23 @@ def _short(statement: str) -> str:
     return ("SELECT … FROM " + tail) if sep and head.upper().startswith("SELECT") and len(head) > 80 else flat
 
 
-def explain(info: DatasetInfo, q: str | None, *, occupier_id: int | None = None, count: bool = False,
-            as_site_manager: bool = False, all_statements: bool = False) -> str:
+def explain(
+    info: DatasetInfo,
+    q: str | None,
+    *,
+    occupier_id: int | None = None,
+    count: bool = False,
+    as_site_manager: bool = False,
+    all_statements: bool = False,
+) -> str:
     lines: list[str] = []
     with app_sessions(info) as (engine, factory):
         actor = site_manager(info, factory) if as_site_manager else operator_admin(info)
         captured: list[tuple[str, Any]] = []
 
-        def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any,
-                    _many: bool) -> None:
+        def capture(
+            _conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool
+        ) -> None:
             if statement.lstrip().upper().startswith("SELECT"):
                 captured.append((statement, parameters))
 
@@ -43,8 +51,11 @@ def explain(info: DatasetInfo, q: str | None, *, occupier_id: int | None = None,
             elapsed = time.perf_counter() - started
             session.rollback()
         event.remove(engine, "before_cursor_execute", capture)
-        lines.append(f"q={q!r} occupier_id={occupier_id} -> {len(page.items)} rows"
-                     + (f", count {total}" if total is not None else "") + f" in {elapsed * 1000:.1f} ms")
+        lines.append(
+            f"q={q!r} occupier_id={occupier_id} -> {len(page.items)} rows"
+            + (f", count {total}" if total is not None else "")
+            + f" in {elapsed * 1000:.1f} ms"
+        )
         with engine.connect() as conn:
             dbapi = conn.connection.dbapi_connection
             assert dbapi is not None

@@ -20,8 +20,13 @@ def staff_admin(factory: sessionmaker[Session], info: DatasetInfo) -> StaffUser:
         staff = session.scalars(select(StaffUser).where(StaffUser.email_key == STAFF_EMAIL)).first()
         if staff is None:
             staff = staff_service.create_staff(
-                session, actor=Actor.system(info.operator_id), email=STAFF_EMAIL, name="Bench Admin",
-                role=Role.OPERATOR_ADMIN, site_ids=[], password=STAFF_PASSWORD,
+                session,
+                actor=Actor.system(info.operator_id),
+                email=STAFF_EMAIL,
+                name="Bench Admin",
+                role=Role.OPERATOR_ADMIN,
+                site_ids=[],
+                password=STAFF_PASSWORD,
             )
         session.expunge(staff)
         return staff
@@ -31,8 +36,9 @@ def console_cookie(factory: sessionmaker[Session], info: DatasetInfo) -> str:
     """A signed-in console session's cookie value."""
     staff_admin(factory, info)
     with transaction(factory) as session:
-        _staff_session, token = staff_service.sign_in(session, email=STAFF_EMAIL, password=STAFF_PASSWORD,
-                                                      address=None)
+        _staff_session, token = staff_service.sign_in(
+            session, email=STAFF_EMAIL, password=STAFF_PASSWORD, address=None
+        )
     return token
 
 

@@ -54,8 +54,15 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, int, bool]:
     return status, size, headers.get("connection", "").lower() != "close"
 
 
-async def _worker(host: str, port: int, make_path: Callable[[], str], headers: str, deadline: float,
-                  measure_from: float, result: LoadResult) -> None:
+async def _worker(
+    host: str,
+    port: int,
+    make_path: Callable[[], str],
+    headers: str,
+    deadline: float,
+    measure_from: float,
+    result: LoadResult,
+) -> None:
     reader: asyncio.StreamReader | None = None
     writer: asyncio.StreamWriter | None = None
     while time.perf_counter() < deadline:
@@ -85,23 +92,43 @@ async def _worker(host: str, port: int, make_path: Callable[[], str], headers: s
         writer.close()
 
 
-async def _run(host: str, port: int, make_path: Callable[[], str], headers: dict[str, str], *,
-               connections: int, seconds: float, warmup: float) -> LoadResult:
+async def _run(
+    host: str,
+    port: int,
+    make_path: Callable[[], str],
+    headers: dict[str, str],
+    *,
+    connections: int,
+    seconds: float,
+    warmup: float,
+) -> LoadResult:
     header_text = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
     start = time.perf_counter()
     measure_from = start + warmup
     deadline = measure_from + seconds
     result = LoadResult(seconds=seconds)
-    await asyncio.gather(*(
-        _worker(host, port, make_path, header_text, deadline, measure_from, result) for _ in range(connections)
-    ))
+    await asyncio.gather(
+        *(
+            _worker(host, port, make_path, header_text, deadline, measure_from, result)
+            for _ in range(connections)
+        )
+    )
     # Requests still in flight at the deadline finish after it; count the time they took too.
     result.seconds = max(seconds, time.perf_counter() - measure_from)
     return result
 
 
-def run_load(host: str, port: int, make_path: Callable[[], str], headers: dict[str, str], *,
-             connections: int, seconds: float, warmup: float = 2.0) -> LoadResult:
+def run_load(
+    host: str,
+    port: int,
+    make_path: Callable[[], str],
+    headers: dict[str, str],
+    *,
+    connections: int,
+    seconds: float,
+    warmup: float = 2.0,
+) -> LoadResult:
     """Keep ``connections`` requests in flight for ``warmup`` + ``seconds``; measure the last ``seconds``."""
-    return asyncio.run(_run(host, port, make_path, headers, connections=connections, seconds=seconds,
-                            warmup=warmup))
+    return asyncio.run(
+        _run(host, port, make_path, headers, connections=connections, seconds=seconds, warmup=warmup)
+    )

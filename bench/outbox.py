@@ -82,9 +82,14 @@ def _queue(factory: Any, operator_id: int, messages: int) -> float:
                 new_email = f"person{n}.new@example.test"
                 secret = rng.random() < 0.2
                 queue_mail(
-                    session, operator_id=operator_id, to=f"person{n}@example.test", template="email_changed_old",
+                    session,
+                    operator_id=operator_id,
+                    to=f"person{n}@example.test",
+                    template="email_changed_old",
                     language=rng.choice(LANGUAGES),
-                    context={"first_name": first} if secret else {"first_name": first, "new_email": new_email},
+                    context={"first_name": first}
+                    if secret
+                    else {"first_name": first, "new_email": new_email},
                     secrets={"new_email": new_email} if secret else None,
                 )
     return time.perf_counter() - started
@@ -108,8 +113,13 @@ def run(backend: Backend, _spec: Any = None, *, messages: int = 10_000) -> list[
     log(f"outbox on {backend}: queued {messages:,} mails in {queue_seconds:.1f} s")
 
     port = _free_port()
-    sink = subprocess.Popen([sys.executable, "-m", "bench.smtp_sink", str(port)], cwd=ROOT, text=True,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    sink = subprocess.Popen(
+        [sys.executable, "-m", "bench.smtp_sink", str(port)],
+        cwd=ROOT,
+        text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
     try:
         assert sink.stdout is not None and sink.stdin is not None
         if sink.stdout.readline().strip() != "ready":
@@ -133,14 +143,33 @@ def run(backend: Backend, _spec: Any = None, *, messages: int = 10_000) -> list[
     gaps = [b - a for a, b in zip([started, *transport.stamps], transport.stamps, strict=False)]
     ms = [g * 1000 for g in gaps]
     rate = report.sent / seconds if seconds else 0.0
-    notes = (f"{report.sent:,} sent, {received:,} received by the SMTP server in {seconds:.1f} s; "
-             f"queueing took {queue_seconds:.1f} s ({messages / queue_seconds:,.0f}/s)")
+    notes = (
+        f"{report.sent:,} sent, {received:,} received by the SMTP server in {seconds:.1f} s; "
+        f"queueing took {queue_seconds:.1f} s ({messages / queue_seconds:,.0f}/s)"
+    )
     if report.sent != messages or received != messages:
         notes += f"; NOT ALL DELIVERED: {report}"
-    return [Row(benchmark=f"outbox delivery, {messages:,} queued mails → local SMTP", backend=backend,
-                p50_ms=percentile(ms, 50), p95_ms=percentile(ms, 95), max_ms=max(ms) if ms else None,
-                rate=f"{rate:,.0f} msg/s", notes=notes, samples=len(ms),
-                detail={"sent": report.sent, "retried": report.retried, "dead": report.dead,
-                        "deferred": report.deferred, "received": received, "received_bytes": size,
-                        "delivery_seconds": round(seconds, 2), "queue_seconds": round(queue_seconds, 2),
-                        "rate": round(rate, 1), "batch_size": settings.mail_batch_size})]
+    return [
+        Row(
+            benchmark=f"outbox delivery, {messages:,} queued mails → local SMTP",
+            backend=backend,
+            p50_ms=percentile(ms, 50),
+            p95_ms=percentile(ms, 95),
+            max_ms=max(ms) if ms else None,
+            rate=f"{rate:,.0f} msg/s",
+            notes=notes,
+            samples=len(ms),
+            detail={
+                "sent": report.sent,
+                "retried": report.retried,
+                "dead": report.dead,
+                "deferred": report.deferred,
+                "received": received,
+                "received_bytes": size,
+                "delivery_seconds": round(seconds, 2),
+                "queue_seconds": round(queue_seconds, 2),
+                "rate": round(rate, 1),
+                "batch_size": settings.mail_batch_size,
+            },
+        )
+    ]

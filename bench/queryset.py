@@ -46,10 +46,18 @@ def make_queries(spec: ds.Spec, count: int, *, seed: int) -> list[Query]:
         word = word.strip()
         n = rng.randint(lo, min(hi, max(lo, len(word))))
         start = rng.randint(0, max(0, len(word) - n)) if infix else 0
-        return word[start:start + n]
+        return word[start : start + n]
 
-    kinds = [("name-prefix", 40), ("name-infix", 12), ("full-name", 12), ("email", 14), ("domain", 10),
-             ("tld", 3), ("at", 2), ("nomatch", 7)]
+    kinds = [
+        ("name-prefix", 40),
+        ("name-infix", 12),
+        ("full-name", 12),
+        ("email", 14),
+        ("domain", 10),
+        ("tld", 3),
+        ("at", 2),
+        ("nomatch", 7),
+    ]
     out: list[Query] = []
     while len(out) < count:
         kind = rng.choices([k for k, _ in kinds], [w for _, w in kinds])[0]
@@ -62,8 +70,13 @@ def make_queries(spec: ds.Spec, count: int, *, seed: int) -> list[Query]:
             text = f"{first} {piece(last, 1, 4, infix=False)}"
         elif kind == "email":
             local = f"{ds.ascii_slug(first, '-')}.{ds.ascii_slug(last, '')}"
-            text = rng.choice([ds.ascii_slug(last, "")[:8], local[: rng.randint(3, len(local))],
-                               f"{ds.ascii_slug(first, '-')[:1]}.{ds.ascii_slug(last, '')}"])
+            text = rng.choice(
+                [
+                    ds.ascii_slug(last, "")[:8],
+                    local[: rng.randint(3, len(local))],
+                    f"{ds.ascii_slug(first, '-')[:1]}.{ds.ascii_slug(last, '')}",
+                ]
+            )
         elif kind == "domain":
             domain = rng.choice(domains)
             base = domain.split(".")[0]

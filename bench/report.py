@@ -43,13 +43,28 @@ class Row:
         return self.p95_ms <= self.target_p95_ms
 
     @classmethod
-    def from_timings(cls, benchmark: str, backend: str, seconds: list[float], *,
-                     target_p95_ms: float | None = None, **kwargs: Any) -> Row:
+    def from_timings(
+        cls,
+        benchmark: str,
+        backend: str,
+        seconds: list[float],
+        *,
+        target_p95_ms: float | None = None,
+        **kwargs: Any,
+    ) -> Row:
         ms = [s * 1000 for s in seconds]
         target = f"p95 ≤ {target_p95_ms:g} ms" if target_p95_ms is not None else "—"
-        return cls(benchmark=benchmark, backend=backend, p50_ms=percentile(ms, 50), p95_ms=percentile(ms, 95),
-                   max_ms=max(ms) if ms else None, target=target, target_p95_ms=target_p95_ms,
-                   samples=len(ms), **kwargs)
+        return cls(
+            benchmark=benchmark,
+            backend=backend,
+            p50_ms=percentile(ms, 50),
+            p95_ms=percentile(ms, 95),
+            max_ms=max(ms) if ms else None,
+            target=target,
+            target_p95_ms=target_p95_ms,
+            samples=len(ms),
+            **kwargs,
+        )
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -68,18 +83,36 @@ def print_table(rows: list[Row], title: str) -> None:
     from rich.table import Table
 
     table = Table(title=title, title_justify="left")
-    for name, justify in (("benchmark", "left"), ("backend", "left"), ("p50", "right"), ("p95", "right"),
-                          ("target", "left"), ("ok", "center"), ("max", "right"), ("rate", "right"),
-                          ("notes", "left")):
+    for name, justify in (
+        ("benchmark", "left"),
+        ("backend", "left"),
+        ("p50", "right"),
+        ("p95", "right"),
+        ("target", "left"),
+        ("ok", "center"),
+        ("max", "right"),
+        ("rate", "right"),
+        ("notes", "left"),
+    ):
         table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for row in rows:
         if row.skipped:
-            table.add_row(row.benchmark, row.backend, "—", "—", row.target, "skip", "—", "",
-                          f"not run: {row.skipped}")
+            table.add_row(
+                row.benchmark, row.backend, "—", "—", row.target, "skip", "—", "", f"not run: {row.skipped}"
+            )
             continue
         ok = {True: "[green]yes[/]", False: "[red]NO[/]", None: "—"}[row.ok]
-        table.add_row(row.benchmark, row.backend, _ms(row.p50_ms), _ms(row.p95_ms), row.target, ok,
-                      _ms(row.max_ms), row.rate, row.notes)
+        table.add_row(
+            row.benchmark,
+            row.backend,
+            _ms(row.p50_ms),
+            _ms(row.p95_ms),
+            row.target,
+            ok,
+            _ms(row.max_ms),
+            row.rate,
+            row.notes,
+        )
     Console(width=200).print(table)
 
 
@@ -88,8 +121,7 @@ def save_json(rows: list[Row], name: str, context: dict[str, Any]) -> str:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     payload = {
         "generated_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "machine": {"python": platform.python_version(), "platform": platform.platform(),
-                    "cpus": _cpus()},
+        "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": _cpus()},
         "context": context,
         "results": [row.as_json() for row in rows],
     }

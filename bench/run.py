@@ -9,7 +9,9 @@ Results are also written as JSON to bench/out/results-<command>-<time>.json (and
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.util
+import os
 import sys
 import time
 from typing import Any
@@ -86,32 +88,54 @@ def main(argv: list[str] | None = None) -> int:
             info = build_mod.ensure(backend, spec, rebuild=args.rebuild)
             infos[backend] = info
             context["datasets"][backend] = {k: v for k, v in info.__dict__.items() if k != "occupier_sizes"}
-            if "postgresql" == backend:
+            if backend == "postgresql":
                 context["datasets"][backend]["server"] = info.server or f"PostgreSQL {pg_server().version()}"
 
     if args.command == "build":
         for backend, info in infos.items():
-            print(f"{backend}: {info.users:,} users, built {info.built_at} in {info.build_seconds} s, "
-                  f"{info.extra}, {info.url}")
+            print(
+                f"{backend}: {info.users:,} users, built {info.built_at} in {info.build_seconds} s, "
+                f"{info.extra}, {info.url}"
+            )
         return 0
     if args.command == "explain":
         from bench.explain import explain
 
         for backend, info in infos.items():
             print(f"===== {backend}")
-            print(explain(info, args.query, occupier_id=args.occupier, count=args.count,
-                          as_site_manager=args.site_manager))
+            print(
+                explain(
+                    info,
+                    args.query,
+                    occupier_id=args.occupier,
+                    count=args.count,
+                    as_site_manager=args.site_manager,
+                )
+            )
         return 0
+
+    def measured(produce: Any) -> list[Row]:
+        """Rows of one benchmark, each noting the machine's load average before and after it."""
+        before = os.getloadavg()[0]
+        made: list[Row] = produce()
+        after = os.getloadavg()[0]
+        for row in made:
+            row.detail["loadavg_1min"] = [round(before, 2), round(after, 2)]
+        return made
 
     for backend in backends:
         if "search" in wanted:
             from bench import search
 
-            rows += search.run(infos[backend], spec, queries=args.queries, warmup=args.warmup)
+            rows += measured(
+                lambda b=backend: search.run(infos[b], spec, queries=args.queries, warmup=args.warmup)
+            )
         if "users-tab" in wanted:
             from bench import users_tab
 
-            rows += users_tab.run(infos[backend], iterations=args.queries, warmup=args.warmup)
+            rows += measured(
+                lambda b=backend: users_tab.run(infos[b], iterations=args.queries, warmup=args.warmup)
+            )
         if "api" in wanted:
             reason = _api_ready()
             if reason:
@@ -120,20 +144,33 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 from bench import api
 
-                rows += api.run(infos[backend], seconds=args.api_seconds, connections=args.api_connections,
-                                workers=args.api_workers)
+                rows += measured(
+                    lambda b=backend: api.run(
+                        infos[b],
+                        seconds=args.api_seconds,
+                        connections=args.api_connections,
+                        workers=args.api_workers,
+                    )
+                )
         if "outbox" in wanted:
             reason = _outbox_ready()
             if reason:
-                rows.append(Row(f"outbox delivery, {args.outbox_messages:,} queued mails", backend, skipped=reason))
+                rows.append(
+                    Row(f"outbox delivery, {args.outbox_messages:,} queued mails", backend, skipped=reason)
+                )
             else:
                 from bench import outbox
 
-                rows += outbox.run(backend, spec, messages=args.outbox_messages)
+                rows += measured(lambda b=backend: outbox.run(b, spec, messages=args.outbox_messages))
 
     context["seconds"] = round(time.perf_counter() - started, 1)
+    context["loadavg_end"] = os.getloadavg()
     path = save_json(rows, args.command, context)
-    print_table(rows, f"Occupant benchmarks ({args.command}, {spec.users:,} users) — JSON: {path}")
+    loads = [load for r in rows for load in r.detail.get("loadavg_1min", [])]
+    busy = (
+        f"; machine load average {min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} CPUs" if loads else ""
+    )
+    print_table(rows, f"Occupant benchmarks ({args.command}, {spec.users:,} users{busy}) — JSON: {path}")
     return 0 if all(r.ok is not False for r in rows) else 1
 
 

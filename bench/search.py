@@ -27,7 +27,9 @@ TARGET_MS = 50.0
 def _estimate_matches(factory: sessionmaker[Session], queries: list[Query]) -> dict[str, float]:
     """Matches per query over the whole table, estimated from every 10th user (not timed)."""
     with factory() as session:
-        sample = [r[0] for r in session.execute(text("SELECT search_text FROM occupier_users WHERE id % 10 = 0"))]
+        sample = [
+            r[0] for r in session.execute(text("SELECT search_text FROM occupier_users WHERE id % 10 = 0"))
+        ]
         session.rollback()
     estimates: dict[str, float] = {}
     for q in queries:
@@ -37,22 +39,32 @@ def _estimate_matches(factory: sessionmaker[Session], queries: list[Query]) -> d
     return estimates
 
 
-def _measure(factory: sessionmaker[Session], actor: Actor, queries: list[Query],
-             occupier_id: int | None = None) -> tuple[list[float], list[int], list[bool]]:
+def _measure(
+    factory: sessionmaker[Session], actor: Actor, queries: list[Query], occupier_id: int | None = None
+) -> tuple[list[float], list[int], list[bool]]:
     timings: list[float] = []
     counts: list[int] = []
     more: list[bool] = []
     for q in queries:
-        seconds, page = request(factory, lambda s, q=q: list_users(s, actor, q=q.text, occupier_id=occupier_id,
-                                                                   limit=50))
+        seconds, page = request(
+            factory, lambda s, q=q: list_users(s, actor, q=q.text, occupier_id=occupier_id, limit=50)
+        )
         timings.append(seconds)
         counts.append(len(page.items))
         more.append(page.next_cursor is not None)
     return timings, counts, more
 
 
-def _row(name: str, info: DatasetInfo, queries: list[Query], timings: list[float], counts: list[int],
-         more: list[bool], estimates: dict[str, float] | None, target: float | None) -> Row:
+def _row(
+    name: str,
+    info: DatasetInfo,
+    queries: list[Query],
+    timings: list[float],
+    counts: list[int],
+    more: list[bool],
+    estimates: dict[str, float] | None,
+    target: float | None,
+) -> Row:
     by_kind: dict[str, list[float]] = defaultdict(list)
     for q, t in zip(queries, timings, strict=True):
         by_kind[q.kind].append(t * 1000)
@@ -65,11 +77,27 @@ def _row(name: str, info: DatasetInfo, queries: list[Query], timings: list[float
         "queries": len(queries),
         "mean_results_first_page": round(mean(counts), 2),
         "share_with_next_page": round(sum(more) / len(more), 3),
-        "by_kind_ms": {k: {"n": len(v), "p50": round(percentile(v, 50), 2), "p95": round(percentile(v, 95), 2),
-                           "max": round(max(v), 2)} for k, v in sorted(by_kind.items())},
-        "by_length_ms": {k: {"n": len(v), "p50": round(percentile(v, 50), 2), "p95": round(percentile(v, 95), 2),
-                             "max": round(max(v), 2)} for k, v in sorted(by_length.items())},
-        "slowest": [{"q": q.text, "kind": q.kind, "ms": round(t * 1000, 2), "results": c} for t, q, c in slowest],
+        "by_kind_ms": {
+            k: {
+                "n": len(v),
+                "p50": round(percentile(v, 50), 2),
+                "p95": round(percentile(v, 95), 2),
+                "max": round(max(v), 2),
+            }
+            for k, v in sorted(by_kind.items())
+        },
+        "by_length_ms": {
+            k: {
+                "n": len(v),
+                "p50": round(percentile(v, 50), 2),
+                "p95": round(percentile(v, 95), 2),
+                "max": round(max(v), 2),
+            }
+            for k, v in sorted(by_length.items())
+        },
+        "slowest": [
+            {"q": q.text, "kind": q.kind, "ms": round(t * 1000, 2), "results": c} for t, q, c in slowest
+        ],
     }
     notes = f"{len(queries)} queries; {mean(counts):.1f} results/page"
     if estimates is not None:
@@ -80,8 +108,9 @@ def _row(name: str, info: DatasetInfo, queries: list[Query], timings: list[float
     return Row.from_timings(name, info.backend, timings, target_p95_ms=target, notes=notes, detail=detail)
 
 
-def run(info: DatasetInfo, spec: Spec, *, queries: int = 220, warmup: int = 30,
-        site_manager_row: bool = True) -> list[Row]:
+def run(
+    info: DatasetInfo, spec: Spec, *, queries: int = 220, warmup: int = 30, site_manager_row: bool = True
+) -> list[Row]:
     measured = make_queries(spec, queries, seed=2)
     warm = make_queries(spec, warmup, seed=1)
     rows = []
@@ -91,12 +120,32 @@ def run(info: DatasetInfo, spec: Spec, *, queries: int = 220, warmup: int = 30,
         _measure(factory, admin, warm)
         timings, counts, more = _measure(factory, admin, measured)
         estimates = _estimate_matches(factory, measured)
-        rows.append(_row(f"search, operator-wide, first page ({info.users:,} users)", info, measured, timings,
-                         counts, more, estimates, TARGET_MS))
+        rows.append(
+            _row(
+                f"search, operator-wide, first page ({info.users:,} users)",
+                info,
+                measured,
+                timings,
+                counts,
+                more,
+                estimates,
+                TARGET_MS,
+            )
+        )
         if site_manager_row:
             manager = site_manager(info, factory)
             _measure(factory, manager, warm)
             timings, counts, more = _measure(factory, manager, measured)
-            rows.append(_row("search as a site manager (1 site), first page", info, measured, timings, counts,
-                             more, None, None))
+            rows.append(
+                _row(
+                    "search as a site manager (1 site), first page",
+                    info,
+                    measured,
+                    timings,
+                    counts,
+                    more,
+                    None,
+                    None,
+                )
+            )
     return rows

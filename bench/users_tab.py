@@ -30,12 +30,21 @@ TARGET_MS = 30.0
 PAGE_PATH = re.compile(r"^/occupiers/\{[^}]+\}/users/?$")
 
 
-def _fragments(session: Session, occupier_ids: list[int], count: int, rng: random.Random) -> list[tuple[int, str]]:
-    people = list(session.execute(
-        select(OccupierUser.occupier_id, OccupierUser.first_name, OccupierUser.last_name, OccupierUser.email_key)
-        .where(OccupierUser.occupier_id.in_(occupier_ids))
-        .order_by(OccupierUser.id)
-    ))
+def _fragments(
+    session: Session, occupier_ids: list[int], count: int, rng: random.Random
+) -> list[tuple[int, str]]:
+    people = list(
+        session.execute(
+            select(
+                OccupierUser.occupier_id,
+                OccupierUser.first_name,
+                OccupierUser.last_name,
+                OccupierUser.email_key,
+            )
+            .where(OccupierUser.occupier_id.in_(occupier_ids))
+            .order_by(OccupierUser.id)
+        )
+    )
     out = []
     for _ in range(count):
         occupier_id, first, last, email = rng.choice(people)
@@ -81,25 +90,45 @@ def run(info: DatasetInfo, *, iterations: int = 220, warmup: int = 30) -> list[R
             seconds, (shown, total) = request(factory, lambda s, i=i: tab(s, big[i % len(big)]))
             assert shown == 50 and total == info.occupier_sizes[str(big[i % len(big)])], (shown, total)
             timings.append(seconds)
-        rows.append(Row.from_timings(f"users tab: first page + count ({size:,} users)", info.backend, timings,
-                                     target_p95_ms=TARGET_MS, notes=f"{len(big)} occupiers, {iterations} requests"))
+        rows.append(
+            Row.from_timings(
+                f"users tab: first page + count ({size:,} users)",
+                info.backend,
+                timings,
+                target_p95_ms=TARGET_MS,
+                notes=f"{len(big)} occupiers, {iterations} requests",
+            )
+        )
 
         with factory() as session:
             fragments = _fragments(session, big, warmup + iterations, rng)
             session.rollback()
         timings, counts = [], []
         for i, (occupier_id, q) in enumerate(fragments):
-            seconds, page = request(factory, lambda s, o=occupier_id, q=q: list_users(s, admin, q=q, occupier_id=o,
-                                                                                    limit=50))
+            seconds, page = request(
+                factory, lambda s, o=occupier_id, q=q: list_users(s, admin, q=q, occupier_id=o, limit=50)
+            )
             if i >= warmup:
                 timings.append(seconds)
                 counts.append(len(page.items))
-        rows.append(Row.from_timings(
-            "users tab: search within the occupier", info.backend, timings, target_p95_ms=TARGET_MS,
-            notes=f"{len(timings)} queries; {sum(counts) / len(counts):.1f} results/page",
-            detail={"slowest": sorted(([round(t * 1000, 2), q] for t, (_o, q) in
-                                       zip(timings, fragments[warmup:], strict=True)), reverse=True)[:10]},
-        ))
+        rows.append(
+            Row.from_timings(
+                "users tab: search within the occupier",
+                info.backend,
+                timings,
+                target_p95_ms=TARGET_MS,
+                notes=f"{len(timings)} queries; {sum(counts) / len(counts):.1f} results/page",
+                detail={
+                    "slowest": sorted(
+                        (
+                            [round(t * 1000, 2), q]
+                            for t, (_o, q) in zip(timings, fragments[warmup:], strict=True)
+                        ),
+                        reverse=True,
+                    )[:10]
+                },
+            )
+        )
 
         cursors: list[tuple[int, str]] = []
         with factory() as session:
@@ -116,12 +145,21 @@ def run(info: DatasetInfo, *, iterations: int = 220, warmup: int = 30) -> list[R
         picks = [rng.choice(cursors) for _ in range(warmup + iterations)]
         timings = []
         for i, (occupier_id, cursor) in enumerate(picks):
-            seconds, _page = request(factory, lambda s, o=occupier_id, c=cursor: list_users(
-                s, admin, occupier_id=o, cursor=c, limit=50))
+            seconds, _page = request(
+                factory,
+                lambda s, o=occupier_id, c=cursor: list_users(s, admin, occupier_id=o, cursor=c, limit=50),
+            )
             if i >= warmup:
                 timings.append(seconds)
-        rows.append(Row.from_timings("users tab: a later page (keyset cursor, pages 2-100)", info.backend, timings,
-                                     target_p95_ms=TARGET_MS, notes=f"{iterations} requests"))
+        rows.append(
+            Row.from_timings(
+                "users tab: a later page (keyset cursor, pages 2-100)",
+                info.backend,
+                timings,
+                target_p95_ms=TARGET_MS,
+                notes=f"{iterations} requests",
+            )
+        )
 
         rows.append(_console_page(info, factory, big, iterations, warmup))
     return rows
@@ -136,7 +174,9 @@ def _console_page(info: DatasetInfo, factory: Any, big: list[int], iterations: i
     app = create_app()
     path = _console_route(app)
     if path is None:
-        return Row(name, info.backend, target=f"p95 ≤ {TARGET_MS:g} ms", skipped="the console has no such page yet")
+        return Row(
+            name, info.backend, target=f"p95 ≤ {TARGET_MS:g} ms", skipped="the console has no such page yet"
+        )
     import time
 
     runtime.use_session_factory(factory)
@@ -156,5 +196,6 @@ def _console_page(info: DatasetInfo, factory: Any, big: list[int], iterations: i
                     timings.append(elapsed)
     finally:
         runtime.use_session_factory(None)
-    return Row.from_timings(name, info.backend, timings, target_p95_ms=TARGET_MS,
-                            notes=f"{iterations} requests, full HTML page")
+    return Row.from_timings(
+        name, info.backend, timings, target_p95_ms=TARGET_MS, notes=f"{iterations} requests, full HTML page"
+    )

@@ -475,3 +475,42 @@ def test_mailbox_lists_and_shows_local_mail(console: Console, tmp_path: object, 
         assert console.get("/mailbox/..%2F..%2Fsecret.key").status_code == 404
     finally:
         (folder / name).unlink()
+
+
+def test_failed_decommission_shows_why_and_can_be_retried(console: Console) -> None:
+    c = console
+    c.occupier.state = OccupierState.DECOMMISSION_FAILED
+    c.occupier.decommission_error = "1 users could not be deleted: user 7: action in progress"
+    c.db.flush()
+    page = c.get(f"/occupiers/{c.occupier.id}")
+    assert "Decommissioning did not finish." in page.text and "action in progress" in page.text
+    assert "Retry decommissioning" in page.text and "Edit occupier" not in page.text
+    retried = c.post(f"/occupiers/{c.occupier.id}/decommission")
+    assert retried.status_code == 303
+    c.db.expire_all()
+    assert c.db.get(Occupier, c.occupier.id).state == OccupierState.DECOMMISSION_PENDING  # type: ignore[union-attr]
+    pending = c.hx_get(f"/occupiers/{c.occupier.id}", "occupier-state")
+    assert (
+        "<html" not in pending.text and "Decommission pending" in pending.text and "Retry" not in pending.text
+    )
+
+
+def test_site_edit_changes_name_country_and_nas(console: Console) -> None:
+    c = console
+    url = f"/sites/{c.site.id}/edit"
+    form = c.get(url).text
+    assert 'value="London Bridge"' in form and "LON01" in form
+    saved = c.post(
+        url,
+        {
+            "name": "London Bridge Tower",
+            "country": "GB",
+            "nas_identifiers": "ap-1, ap-2",
+            "version": str(c.site.version_id),
+        },
+    )
+    assert saved.status_code == 303
+    c.db.expire_all()
+    site = c.db.get(Site, c.site.id)
+    assert site is not None and (site.name, site.nas_identifiers) == ("London Bridge Tower", ["ap-1", "ap-2"])
+    assert "London Bridge Tower" in c.get("/sites").text

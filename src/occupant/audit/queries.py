@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from occupant.audit.models import AuditEvent
 from occupant.authz.actor import Actor, Role
 from occupant.authz.scope import Perm, occupier_filter, require
-from occupant.kit.pagination import Page, decode_cursor, encode_cursor
+from occupant.kit.pagination import Page, decode_cursor, page_of
 from occupant.occupiers.models import Occupier
 
 EXPORT_HEADER = [
@@ -76,11 +76,7 @@ def list_events(
     if after is not None:
         stmt = stmt.where(AuditEvent.id < int(after[0]))
     rows = list(session.scalars(stmt.order_by(AuditEvent.id.desc()).limit(limit + 1)))
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor([rows[-1].id])
-    return Page(items=rows, next_cursor=next_cursor)
+    return page_of(rows, limit, lambda e: [e.id])
 
 
 def export_rows(session: Session, actor: Actor, **filters: Any) -> Iterator[list[Any]]:

@@ -6,11 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from occupant.api import queries, responses
+from occupant.api import responses
 from occupant.api.deps import ApiActor, ApiDb
 from occupant.api.http import API_PREFIX, Id, IdFilter, PageParams, page_params, paged
 from occupant.api.schemas import PageOut
-from occupant.groups import service
+from occupant.groups import queries, service
 from occupant.groups.models import AccessGroup
 from occupant.groups.schemas import GroupCreate, GroupOut, GroupRename, MemberIds, MembersOut
 

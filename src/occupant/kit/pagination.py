@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -34,3 +35,11 @@ class Page(Generic[T]):
     items: list[T]
     next_cursor: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def page_of(rows: list[T], limit: int, key: Callable[[T], list[Any]]) -> Page[T]:
+    """A page from ``limit + 1`` fetched rows: the extra row only says that a next page exists."""
+    if len(rows) <= limit:
+        return Page(items=rows)
+    rows = rows[:limit]
+    return Page(items=rows, next_cursor=encode_cursor(key(rows[-1])))

@@ -112,10 +112,10 @@ def _form_values(data: FormData) -> dict[str, Any]:
 
 def _payload(values: dict[str, Any]) -> dict[str, Any]:
     payload = dict(values)
-    payload["primary_site_id"] = (
-        int(values["primary_site_id"]) if str(values["primary_site_id"]).isdigit() else None
-    )
-    payload["default_wifi_device_limit"] = values["default_wifi_device_limit"] or 2
+    primary = str(values["primary_site_id"])
+    payload["primary_site_id"] = int(primary) if primary.isdigit() else None
+    if not values["default_wifi_device_limit"]:
+        payload.pop("default_wifi_device_limit")  # the default on create; unchanged on edit
     return payload
 
 

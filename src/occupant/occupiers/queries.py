@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from occupant.authz.actor import Actor
 from occupant.authz.scope import occupier_filter
-from occupant.kit.pagination import Page, decode_cursor, encode_cursor
+from occupant.kit.pagination import Page, decode_cursor, page_of
 from occupant.occupiers.models import Occupier
 from occupant.users.models import OccupierUser
 
@@ -35,11 +35,7 @@ def list_occupiers(
     if after is not None:
         stmt = stmt.where(tuple_(Occupier.sort_key, Occupier.id) > tuple_(after[0], after[1]))
     rows = list(session.scalars(stmt.order_by(Occupier.sort_key, Occupier.id).limit(limit + 1)))
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor([rows[-1].sort_key, rows[-1].id])
-    return Page(items=rows, next_cursor=next_cursor)
+    return page_of(rows, limit, lambda o: [o.sort_key, o.id])
 
 
 def user_counts(session: Session, occupier_ids: list[int]) -> dict[int, int]:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from occupant.api import queries, responses
+from occupant.api import responses
 from occupant.api.deps import ApiActor, ApiDb
 from occupant.api.http import (
     API_PREFIX,
@@ -20,7 +20,7 @@ from occupant.api.http import (
 )
 from occupant.api.schemas import PageOut
 from occupant.authz import scope
-from occupant.sites import service
+from occupant.sites import queries, service
 from occupant.sites.models import Site
 from occupant.sites.schemas import SiteCreate, SiteOut, SiteUpdate
 

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from occupant.authz.actor import Actor
 from occupant.authz.scope import user_filter
-from occupant.kit.pagination import Page, decode_cursor, encode_cursor
+from occupant.kit.pagination import Page, decode_cursor, encode_cursor, page_of
 from occupant.users.models import OccupierUser, UserStatus
 
 
@@ -129,13 +129,7 @@ def list_users(
     if after is not None:
         stmt = stmt.where(tuple_(OccupierUser.sort_key, OccupierUser.id) > tuple_(after[0], after[1]))
     stmt = stmt.order_by(OccupierUser.sort_key, OccupierUser.id).limit(limit + 1)
-    rows = list(session.scalars(stmt))
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        last = rows[-1]
-        next_cursor = encode_cursor([last.sort_key, last.id])
-    return Page(items=rows, next_cursor=next_cursor)
+    return page_of(list(session.scalars(stmt)), limit, lambda u: [u.sort_key, u.id])
 
 
 def _page_of(

@@ -1,4 +1,4 @@
-"""Reads the API lists need that no domain query module offers yet (candidates for sites/ and groups/)."""
+"""Reading access groups within the actor's scope."""
 
 from __future__ import annotations
 
@@ -8,21 +8,10 @@ from sqlalchemy import ColumnElement, Select, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from occupant.authz.actor import Actor
-from occupant.authz.scope import occupier_filter, site_filter
+from occupant.authz.scope import occupier_filter
 from occupant.groups.models import AccessGroup
-from occupant.kit.pagination import Page, decode_cursor, encode_cursor
+from occupant.kit.pagination import Page, decode_cursor, page_of
 from occupant.occupiers.models import Occupier
-from occupant.sites.models import Site
-
-
-def list_sites(session: Session, actor: Actor, *, cursor: str | None = None, limit: int = 50) -> Page[Site]:
-    """Sites the actor can see, in code order."""
-    stmt = select(Site).where(site_filter(actor))
-    after = decode_cursor(cursor, 2)
-    if after is not None:
-        stmt = stmt.where(tuple_(Site.code, Site.id) > tuple_(after[0], after[1]))
-    rows = list(session.scalars(stmt.order_by(Site.code, Site.id).limit(limit + 1)))
-    return _page(rows, limit, lambda s: [s.code, s.id])
 
 
 def visible_groups(actor: Actor) -> Select[Any]:
@@ -53,11 +42,4 @@ def list_groups(
     if after is not None:
         stmt = stmt.where(tuple_(AccessGroup.name, AccessGroup.id) > tuple_(after[0], after[1]))
     rows = list(session.scalars(stmt.order_by(AccessGroup.name, AccessGroup.id).limit(limit + 1)))
-    return _page(rows, limit, lambda g: [g.name, g.id])
-
-
-def _page(rows: list[Any], limit: int, key: Any) -> Page[Any]:
-    if len(rows) <= limit:
-        return Page(items=rows)
-    rows = rows[:limit]
-    return Page(items=rows, next_cursor=encode_cursor(key(rows[-1])))
+    return page_of(rows, limit, lambda g: [g.name, g.id])
