@@ -68,7 +68,7 @@ def parse_filters(params: dict[str, str]) -> tuple[Form, dict[str, Any]]:
 def audit_log(
     request: Request,
     cursor: str | None = None,
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     ctx: StaffContext = Depends(console),
 ) -> Response:
     require(ctx.actor, Perm.VIEW_AUDIT)

@@ -89,7 +89,7 @@ def _list_page(
 
 @router.get("/groups")
 def group_list(
-    request: Request, db: Session = Depends(get_db), ctx: StaffContext = Depends(console)
+    request: Request, db: Session = Depends(get_db, scope="function"), ctx: StaffContext = Depends(console)
 ) -> Response:
     """Operator groups by site, and occupiers' own groups, with their member counts."""
     return _list_page(request, db, ctx, Form())
@@ -98,7 +98,7 @@ def group_list(
 @router.post("/groups/new")
 def create_site_group(
     request: Request,
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     ctx: StaffContext = Depends(console),
     data: FormData = Depends(form_data),
 ) -> Response:
@@ -148,7 +148,10 @@ def _occupier_groups_page(
 
 @router.get("/occupiers/{occupier_id:int}/groups")
 def occupier_groups(
-    request: Request, occupier_id: int, db: Session = Depends(get_db), ctx: StaffContext = Depends(console)
+    request: Request,
+    occupier_id: int,
+    db: Session = Depends(get_db, scope="function"),
+    ctx: StaffContext = Depends(console),
 ) -> Response:
     """The occupier's Groups tab: the groups its users may join (its sites' and its own)."""
     occupier = get_occupier(db, ctx.actor, occupier_id)
@@ -159,7 +162,7 @@ def occupier_groups(
 def create_occupier_group(
     request: Request,
     occupier_id: int,
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     ctx: StaffContext = Depends(console),
     data: FormData = Depends(form_data),
 ) -> Response:
@@ -246,7 +249,7 @@ def group_page(
     request: Request,
     group_id: int,
     q: str = "",
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     ctx: StaffContext = Depends(console),
 ) -> Response:
     """A group and its members; find users to add as you type."""
@@ -258,7 +261,7 @@ def group_page(
 def save_members(
     request: Request,
     group_id: int,
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     ctx: StaffContext = Depends(console),
     data: FormData = Depends(form_data),
 ) -> Response:
@@ -276,7 +279,7 @@ def save_members(
 def rename(
     request: Request,
     group_id: int,
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     ctx: StaffContext = Depends(console),
     data: FormData = Depends(form_data),
 ) -> Response:
@@ -292,7 +295,10 @@ def rename(
 
 @router.get("/groups/{group_id:int}/delete")
 def confirm_delete(
-    request: Request, group_id: int, db: Session = Depends(get_db), ctx: StaffContext = Depends(console)
+    request: Request,
+    group_id: int,
+    db: Session = Depends(get_db, scope="function"),
+    ctx: StaffContext = Depends(console),
 ) -> Response:
     group = service.get_group(db, ctx.actor, group_id)
     return render(request, "groups/confirm_delete.html", {"group": group, "section": "groups"})
@@ -300,7 +306,10 @@ def confirm_delete(
 
 @router.post("/groups/{group_id:int}/delete")
 def delete(
-    request: Request, group_id: int, db: Session = Depends(get_db), ctx: StaffContext = Depends(console)
+    request: Request,
+    group_id: int,
+    db: Session = Depends(get_db, scope="function"),
+    ctx: StaffContext = Depends(console),
 ) -> Response:
     group = service.get_group(db, ctx.actor, group_id)
     back = f"/occupiers/{group.occupier_id}/groups" if group.occupier_id else "/groups"

@@ -75,7 +75,7 @@ def occupier_list(
     request: Request,
     q: str = "",
     cursor: str | None = None,
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     ctx: StaffContext = Depends(console),
 ) -> Response:
     """Occupiers in the staff member's scope, filtered as you type."""
@@ -139,7 +139,7 @@ def _form_page(
 
 @router.get("/occupiers/new")
 def new_occupier_form(
-    request: Request, db: Session = Depends(get_db), ctx: StaffContext = Depends(console)
+    request: Request, db: Session = Depends(get_db, scope="function"), ctx: StaffContext = Depends(console)
 ) -> Response:
     require(ctx.actor, Perm.MANAGE_OCCUPIERS)
     form = Form(
@@ -156,7 +156,7 @@ def new_occupier_form(
 @router.post("/occupiers/new")
 def create_occupier(
     request: Request,
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     ctx: StaffContext = Depends(console),
     data: FormData = Depends(form_data),
 ) -> Response:
@@ -173,7 +173,10 @@ def create_occupier(
 
 @router.get("/occupiers/{occupier_id:int}")
 def occupier_page(
-    request: Request, occupier_id: int, db: Session = Depends(get_db), ctx: StaffContext = Depends(console)
+    request: Request,
+    occupier_id: int,
+    db: Session = Depends(get_db, scope="function"),
+    ctx: StaffContext = Depends(console),
 ) -> Response:
     """The occupier's overview: sites, switches, state; while decommissioning, the state refreshes itself."""
     occupier = get_occupier(db, ctx.actor, occupier_id)
@@ -190,7 +193,10 @@ def occupier_page(
 
 @router.get("/occupiers/{occupier_id:int}/edit")
 def edit_occupier_form(
-    request: Request, occupier_id: int, db: Session = Depends(get_db), ctx: StaffContext = Depends(console)
+    request: Request,
+    occupier_id: int,
+    db: Session = Depends(get_db, scope="function"),
+    ctx: StaffContext = Depends(console),
 ) -> Response:
     require(ctx.actor, Perm.MANAGE_OCCUPIERS)
     occupier = get_occupier(db, ctx.actor, occupier_id)
@@ -204,7 +210,7 @@ def edit_occupier_form(
 def edit_occupier(
     request: Request,
     occupier_id: int,
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     ctx: StaffContext = Depends(console),
     data: FormData = Depends(form_data),
 ) -> Response:
@@ -229,7 +235,10 @@ def edit_occupier(
 
 @router.get("/occupiers/{occupier_id:int}/decommission")
 def confirm_decommission(
-    request: Request, occupier_id: int, db: Session = Depends(get_db), ctx: StaffContext = Depends(console)
+    request: Request,
+    occupier_id: int,
+    db: Session = Depends(get_db, scope="function"),
+    ctx: StaffContext = Depends(console),
 ) -> Response:
     """The confirmation as a page (the dialog's fallback without JavaScript)."""
     require(ctx.actor, Perm.DECOMMISSION)
@@ -239,7 +248,10 @@ def confirm_decommission(
 
 @router.post("/occupiers/{occupier_id:int}/decommission")
 def decommission(
-    request: Request, occupier_id: int, db: Session = Depends(get_db), ctx: StaffContext = Depends(console)
+    request: Request,
+    occupier_id: int,
+    db: Session = Depends(get_db, scope="function"),
+    ctx: StaffContext = Depends(console),
 ) -> Response:
     """Start (or retry) decommissioning: every user of the occupier is deleted by a background job."""
     occupier = get_occupier(db, ctx.actor, occupier_id, for_update=True)

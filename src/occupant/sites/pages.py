@@ -24,7 +24,7 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/sites")
 def site_list(
-    request: Request, db: Session = Depends(get_db), ctx: StaffContext = Depends(console)
+    request: Request, db: Session = Depends(get_db, scope="function"), ctx: StaffContext = Depends(console)
 ) -> Response:
     """The operator's sites (a site manager sees the sites they manage)."""
     sites = list(db.scalars(select(Site).where(site_filter(ctx.actor)).order_by(Site.code)))
@@ -57,7 +57,7 @@ def new_site_form(request: Request, ctx: StaffContext = Depends(console)) -> Res
 @router.post("/sites/new")
 def create_site(
     request: Request,
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     ctx: StaffContext = Depends(console),
     data: FormData = Depends(form_data),
 ) -> Response:
@@ -77,7 +77,10 @@ def create_site(
 
 @router.get("/sites/{site_id:int}/edit")
 def edit_site_form(
-    request: Request, site_id: int, db: Session = Depends(get_db), ctx: StaffContext = Depends(console)
+    request: Request,
+    site_id: int,
+    db: Session = Depends(get_db, scope="function"),
+    ctx: StaffContext = Depends(console),
 ) -> Response:
     require(ctx.actor, Perm.MANAGE_SITES)
     site = get_site(db, ctx.actor, site_id)
@@ -97,7 +100,7 @@ def edit_site_form(
 def edit_site(
     request: Request,
     site_id: int,
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     ctx: StaffContext = Depends(console),
     data: FormData = Depends(form_data),
 ) -> Response:
@@ -126,7 +129,10 @@ def edit_site(
 
 @router.get("/sites/{site_id:int}/delete")
 def confirm_delete_site(
-    request: Request, site_id: int, db: Session = Depends(get_db), ctx: StaffContext = Depends(console)
+    request: Request,
+    site_id: int,
+    db: Session = Depends(get_db, scope="function"),
+    ctx: StaffContext = Depends(console),
 ) -> Response:
     require(ctx.actor, Perm.MANAGE_SITES)
     site = get_site(db, ctx.actor, site_id)
@@ -135,7 +141,10 @@ def confirm_delete_site(
 
 @router.post("/sites/{site_id:int}/delete")
 def delete_site(
-    request: Request, site_id: int, db: Session = Depends(get_db), ctx: StaffContext = Depends(console)
+    request: Request,
+    site_id: int,
+    db: Session = Depends(get_db, scope="function"),
+    ctx: StaffContext = Depends(console),
 ) -> Response:
     site = get_site(db, ctx.actor, site_id)
     service.delete_site(db, site, actor=ctx.actor)

@@ -95,7 +95,9 @@ def _sign_in_page(
 
 
 @router.get("/sign-in")
-def sign_in_form(request: Request, next: str = "", db: Session = Depends(get_db)) -> Response:
+def sign_in_form(
+    request: Request, next: str = "", db: Session = Depends(get_db, scope="function")
+) -> Response:
     """The sign-in form; with no staff yet, how to create the first admin instead."""
     next_url = safe_next(next, "/")
     if service.resolve_session(db, request.cookies.get(SESSION_COOKIE)) is not None:
@@ -104,7 +106,9 @@ def sign_in_form(request: Request, next: str = "", db: Session = Depends(get_db)
 
 
 @router.post("/sign-in")
-def sign_in(request: Request, db: Session = Depends(get_db), data: FormData = Depends(form_data)) -> Response:
+def sign_in(
+    request: Request, db: Session = Depends(get_db, scope="function"), data: FormData = Depends(form_data)
+) -> Response:
     next_url = safe_next(forms.text(data, "next"), "/")
     form = Form(values={"email": forms.text(data, "email")})
     if not _pre_session_ok(request, data):
@@ -133,7 +137,7 @@ def sign_in(request: Request, db: Session = Depends(get_db), data: FormData = De
 
 @router.post("/sign-out")
 def sign_out(
-    request: Request, db: Session = Depends(get_db), ctx: StaffContext = Depends(console)
+    request: Request, db: Session = Depends(get_db, scope="function"), ctx: StaffContext = Depends(console)
 ) -> Response:
     """End this browser's session on the server, so the cookie is worthless even if it was copied."""
     service.sign_out(db, ctx.session, actor=ctx.actor)
@@ -161,14 +165,16 @@ def _setup_page(request: Request, db: Session, token: str, form: Form, *, status
 
 
 @router.get("/setup")
-def setup_form(request: Request, token: str = "", db: Session = Depends(get_db)) -> Response:
+def setup_form(
+    request: Request, token: str = "", db: Session = Depends(get_db, scope="function")
+) -> Response:
     """First run: the link printed by ``occupant serve`` opens this form to create the first admin."""
     return _setup_page(request, db, token, Form(values={"operator_name": "My workspace"}))
 
 
 @router.post("/setup")
 def run_setup(
-    request: Request, db: Session = Depends(get_db), data: FormData = Depends(form_data)
+    request: Request, db: Session = Depends(get_db, scope="function"), data: FormData = Depends(form_data)
 ) -> Response:
     token = forms.text(data, "token")
     form = Form(values={name: forms.text(data, name) for name in ("operator_name", "name", "email")})
@@ -223,7 +229,7 @@ def _keys_page(
 
 @router.get("/api-keys")
 def api_keys(
-    request: Request, db: Session = Depends(get_db), ctx: StaffContext = Depends(console)
+    request: Request, db: Session = Depends(get_db, scope="function"), ctx: StaffContext = Depends(console)
 ) -> Response:
     require(ctx.actor, Perm.MANAGE_API_KEYS)
     return _keys_page(request, db, ctx, Form())
@@ -232,7 +238,7 @@ def api_keys(
 @router.post("/api-keys")
 def create_api_key(
     request: Request,
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     ctx: StaffContext = Depends(console),
     data: FormData = Depends(form_data),
 ) -> Response:
@@ -248,7 +254,10 @@ def create_api_key(
 
 @router.get("/api-keys/{key_id:int}/revoke")
 def confirm_revoke(
-    request: Request, key_id: int, db: Session = Depends(get_db), ctx: StaffContext = Depends(console)
+    request: Request,
+    key_id: int,
+    db: Session = Depends(get_db, scope="function"),
+    ctx: StaffContext = Depends(console),
 ) -> Response:
     require(ctx.actor, Perm.MANAGE_API_KEYS)
     key = db.get(ApiKey, key_id)
@@ -259,7 +268,10 @@ def confirm_revoke(
 
 @router.post("/api-keys/{key_id:int}/revoke")
 def revoke_api_key(
-    request: Request, key_id: int, db: Session = Depends(get_db), ctx: StaffContext = Depends(console)
+    request: Request,
+    key_id: int,
+    db: Session = Depends(get_db, scope="function"),
+    ctx: StaffContext = Depends(console),
 ) -> Response:
     service.revoke_api_key(db, key_id, actor=ctx.actor)
     return redirect(request, "/api-keys", flash="api_key_revoked")

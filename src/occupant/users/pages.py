@@ -165,7 +165,7 @@ def users_tab(
     occupier_id: int,
     q: str = "",
     cursor: str | None = None,
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     ctx: StaffContext = Depends(console),
 ) -> Response:
     """The Users tab: the list filtered as you type, the top user selected."""
@@ -201,7 +201,7 @@ def user_detail(
     request: Request,
     occupier_id: int,
     user_id: int,
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     ctx: StaffContext = Depends(console),
 ) -> Response:
     occupier = _occupier(db, ctx, occupier_id)
@@ -234,7 +234,7 @@ def edit_user_form(
     request: Request,
     occupier_id: int,
     user_id: int,
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     ctx: StaffContext = Depends(console),
 ) -> Response:
     occupier = _occupier(db, ctx, occupier_id)
@@ -249,7 +249,7 @@ def edit_user(
     request: Request,
     occupier_id: int,
     user_id: int,
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     ctx: StaffContext = Depends(console),
     data: FormData = Depends(form_data),
 ) -> Response:
@@ -280,7 +280,7 @@ def change_email_form(
     request: Request,
     occupier_id: int,
     user_id: int,
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     ctx: StaffContext = Depends(console),
 ) -> Response:
     occupier = _occupier(db, ctx, occupier_id)
@@ -295,7 +295,7 @@ def change_email(
     request: Request,
     occupier_id: int,
     user_id: int,
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     ctx: StaffContext = Depends(console),
     data: FormData = Depends(form_data),
 ) -> Response:
@@ -321,7 +321,7 @@ def user_groups_form(
     request: Request,
     occupier_id: int,
     user_id: int,
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     ctx: StaffContext = Depends(console),
 ) -> Response:
     occupier = _occupier(db, ctx, occupier_id)
@@ -343,7 +343,7 @@ def save_user_groups(
     request: Request,
     occupier_id: int,
     user_id: int,
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     ctx: StaffContext = Depends(console),
     data: FormData = Depends(form_data),
 ) -> Response:
@@ -375,7 +375,7 @@ def deactivate(
     request: Request,
     occupier_id: int,
     user_id: int,
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     ctx: StaffContext = Depends(console),
 ) -> Response:
     occupier = _occupier(db, ctx, occupier_id)
@@ -389,7 +389,7 @@ def reactivate(
     request: Request,
     occupier_id: int,
     user_id: int,
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     ctx: StaffContext = Depends(console),
 ) -> Response:
     occupier = _occupier(db, ctx, occupier_id)
@@ -403,7 +403,7 @@ def confirm_delete(
     request: Request,
     occupier_id: int,
     user_id: int,
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     ctx: StaffContext = Depends(console),
 ) -> Response:
     """The confirmation as a page (the dialog's fallback without JavaScript)."""
@@ -418,7 +418,7 @@ def delete(
     request: Request,
     occupier_id: int,
     user_id: int,
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     ctx: StaffContext = Depends(console),
 ) -> Response:
     occupier = _occupier(db, ctx, occupier_id)
@@ -470,7 +470,10 @@ def _new_user_data(values: dict[str, Any]) -> dict[str, Any]:
 
 @router.get("/occupiers/{occupier_id:int}/users/new")
 def add_user_form(
-    request: Request, occupier_id: int, db: Session = Depends(get_db), ctx: StaffContext = Depends(console)
+    request: Request,
+    occupier_id: int,
+    db: Session = Depends(get_db, scope="function"),
+    ctx: StaffContext = Depends(console),
 ) -> Response:
     subject = _subject(db, ctx, occupier_id)
     steps = ADD_USER_WIZARD.active(subject)
@@ -482,7 +485,7 @@ def add_user_form(
 def add_user(
     request: Request,
     occupier_id: int,
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     ctx: StaffContext = Depends(console),
     data: FormData = Depends(form_data),
 ) -> Response:

@@ -36,7 +36,7 @@ def get_db(request: Request) -> Iterator[Session]:
         session.close()
 
 
-def api_actor(request: Request, db: Session = Depends(get_db)) -> Actor:
+def api_actor(request: Request, db: Session = Depends(get_db, scope="function")) -> Actor:
     """The actor behind ``Authorization: Bearer <API key>``."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
@@ -78,7 +78,7 @@ async def form_data(request: Request) -> FormData:
     return await request.form()
 
 
-def staff_context(request: Request, db: Session = Depends(get_db)) -> StaffContext:
+def staff_context(request: Request, db: Session = Depends(get_db, scope="function")) -> StaffContext:
     """The signed-in staff member, from the session cookie. Raises SignInRequired."""
     resolved = staff_service.resolve_session(db, request.cookies.get(SESSION_COOKIE))
     if resolved is None:
