@@ -199,12 +199,13 @@ class _Run:
         bind = factory.kw.get("bind")
         self.connection = bind.connect() if isinstance(bind, Engine) else None
         if self.connection is not None and self.connection.dialect.name == "postgresql":
-            # Each outcome is committed at once, without waiting for the WAL to reach the disk: a worker
-            # that dies loses nothing (the server has the commit); only a crash of PostgreSQL itself could
-            # forget the last fraction of a second of outcomes, and those messages would go again, under
-            # the same Message-ID. A durable flush per message would cap delivery at the disk's fsync rate.
+            # Each outcome is one autocommitted statement (one round trip), committed without waiting for
+            # the WAL to reach the disk: a worker that dies loses nothing (the server has the commit); only
+            # a crash of PostgreSQL itself could forget the last fraction of a second of outcomes, and those
+            # messages would go again, under the same Message-ID. A durable flush per message would cap
+            # delivery at the disk's fsync rate.
+            self.connection.execution_options(isolation_level="AUTOCOMMIT")
             self.connection.exec_driver_sql("SET synchronous_commit TO OFF")
-            self.connection.commit()
         self.session = None if self.connection is not None else factory()
         self.connected = False
         self.reconnects = 0
@@ -235,9 +236,7 @@ class _Run:
             if self.connection is not None:
                 try:
                     if self.connection.dialect.name == "postgresql":
-                        self.connection.rollback()
                         self.connection.exec_driver_sql("RESET synchronous_commit")
-                        self.connection.commit()
                 except Exception:  # never hand a connection with our setting back to the pool
                     self.connection.invalidate()
                 self.connection.close()

@@ -46,4 +46,4 @@ def user_counts(session: Session, occupier_ids: list[int]) -> dict[int, int]:
         .where(OccupierUser.occupier_id.in_(occupier_ids))
         .group_by(OccupierUser.occupier_id)
     )
-    return {occ_id: n for occ_id, n in session.execute(stmt).tuples()}
+    return {occ_id: n for occ_id, n in session.execute(stmt)}
