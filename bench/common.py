@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
@@ -59,3 +59,19 @@ def request(factory: sessionmaker[Session], work: Callable[[Session], T]) -> tup
     finally:
         session.close()
     return time.perf_counter() - started, result
+
+
+def has_route(app: Any, method: str, path: str) -> bool:
+    """Whether ``app`` routes ``method path`` to an endpoint (asks the router itself, as a request would)."""
+    from starlette.routing import Match
+
+    scope = {
+        "type": "http",
+        "path": path,
+        "method": method,
+        "root_path": "",
+        "path_params": {},
+        "headers": [],
+        "query_string": b"",
+    }
+    return any(route.matches(scope)[0] is Match.FULL for route in app.router.routes)

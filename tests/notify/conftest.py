@@ -22,13 +22,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from sqlalchemy import Engine, inspect
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
 from tests.factories import admin_actor, make_occupier, make_operator, make_user
 
 from occupant.authz.actor import Actor
-from occupant.kit.db import Base, transaction
+from occupant.kit.db import transaction
 from occupant.kit.settings import Settings
 from occupant.notify.service import queue_mail
 from occupant.operators.models import Operator
@@ -229,20 +228,6 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
         return Settings(**values)
 
     return build
-
-
-@pytest.fixture
-def committed(engine: Engine, committed: sessionmaker[DbSession]) -> sessionmaker[DbSession]:
-    """The root fixture, once every model's table exists: the root teardown empties them all.
-
-    (The migrations lack the ``throttles`` table of kit/throttle.py for now; creating what is missing
-    keeps that from breaking the teardown. Tables that exist are left exactly as the migrations made them.)
-    """
-    existing = set(inspect(engine).get_table_names())
-    missing = [table for name, table in Base.metadata.tables.items() if name not in existing]
-    if missing:
-        Base.metadata.create_all(engine, tables=missing)
-    return committed
 
 
 @dataclass
