@@ -20,9 +20,17 @@ OPERATOR = SimpleNamespace(
 )
 
 
-def sample_context(template: str) -> dict[str, str]:
+# Keys that choose a wording rather than being shown, with the values they take.
+CHOICES = {"reason": ("created", "activated", "reset", "homesite_changed")}
+
+
+def sample_context(template: str, **choices: str) -> dict[str, str]:
     return {
-        key: f"{key.replace('_', '-')}@value.example" if "email" in key else f"Val-{key}"
+        key: choices.get(key, CHOICES[key][0])
+        if key in CHOICES
+        else f"{key.replace('_', '-')}@value.example"
+        if "email" in key
+        else f"Val-{key}"
         for key in TEMPLATES[template]
     }
 
@@ -39,8 +47,9 @@ def test_every_template_renders_in_every_language(template, language):
     subject, text, html = RENDERER.render(template, language, context, OPERATOR)
 
     assert subject and "\n" not in subject and "{{" not in subject
-    for value in context.values():  # every context value is shown, in both parts
-        assert value in text and value in html
+    for key, value in context.items():  # every context value is shown, in both parts
+        if key not in CHOICES:
+            assert value in text and value in html
     assert "Atelier Lumière" in text and "Atelier Lumière" in html
     assert "#0b6e4f" in html and f'lang="{language}"' in html
     assert "aide@lumiere.example" in text  # the operator's support address, in the footer and body
@@ -171,3 +180,17 @@ def test_the_wire_form_parses_back_to_the_same_message():
     assert all(len(line) <= 998 for line in data.split(b"\r\n"))
     with pytest.raises(ValueError):
         mime.address("", "a@b.example\r\nBcc: victim@example.com")
+
+
+@pytest.mark.parametrize("language", sorted(LANGUAGES))
+def test_the_wifi_password_mail_says_why_it_was_sent(language):
+    rendered = {
+        reason: RENDERER.render(
+            "wifi_password", language, sample_context("wifi_password", reason=reason), OPERATOR
+        )
+        for reason in CHOICES["reason"]
+    }
+    bodies = [r.text.split("\n\n")[2] for r in rendered.values()]  # the paragraph after the greeting
+    assert len(set(bodies)) == len(bodies)
+    assert rendered["created"].subject != rendered["reset"].subject
+    assert all("Val-password" in r.text and "Val-username" in r.text for r in rendered.values())

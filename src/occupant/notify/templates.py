@@ -12,4 +12,5 @@ from __future__ import annotations
 TEMPLATES: dict[str, tuple[str, ...]] = {
     "email_changed_old": ("first_name", "new_email"),
     "email_changed_new": ("first_name", "old_email"),
+    "wifi_password": ("first_name", "username", "homesite", "device_limit", "reason", "password"),
 }

@@ -131,6 +131,11 @@ def update_occupier(
             setattr(occupier, key, value)
     if "name" in changes:
         occupier.sort_key = occupier.name.lower()
+    if "site_ids" in changes or "primary_site_id" in changes:
+        from occupant.wifi.service import on_occupier_sites_changed
+
+        session.flush()
+        on_occupier_sites_changed(session, occupier)
     if changes:
         occupier.updated_at = utcnow()  # a change of sites alone must also bump the version (the ETag)
         _flush_name(session, occupier, new=False)

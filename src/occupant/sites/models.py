@@ -18,6 +18,8 @@ class Site(IdMixin, TimestampMixin, Base):
     code: Mapped[str] = mapped_column(String(20))
     name: Mapped[str] = mapped_column(String(200))
     country: Mapped[str] = mapped_column(String(2))
+    wifi_vlan: Mapped[int] = mapped_column(Integer, default=100, server_default="100")
+    guest_vlan: Mapped[int] = mapped_column(Integer, default=900, server_default="900")
     version_id: Mapped[int] = mapped_column(Integer, default=1)
 
     nas: Mapped[list[SiteNas]] = relationship(

@@ -14,6 +14,7 @@ from occupant.kit.db import flush_in_savepoint
 from occupant.kit.errors import Conflict, FieldErrors, PreconditionFailed
 from occupant.kit.validation import check_country
 from occupant.occupiers.models import occupier_sites
+from occupant.radius import sync
 from occupant.sites.models import Site, SiteNas
 from occupant.sites.schemas import SiteCreate, SiteUpdate
 
@@ -59,6 +60,7 @@ def create_site(session: Session, data: SiteCreate, *, actor: Actor) -> Site:
         flush_in_savepoint(session, site)
     except IntegrityError as exc:
         raise FieldErrors.single("code", "code_taken", "A site with this code already exists.") from exc
+    sync.sync_site(session, site)
     record(
         session,
         actor=actor,
@@ -96,6 +98,7 @@ def update_site(
     if changes:
         site.updated_at = utcnow()  # a change of NAS identifiers alone must also bump the version (the ETag)
         session.flush()
+        sync.sync_site(session, site)
         record(
             session,
             actor=actor,
@@ -118,6 +121,7 @@ def delete_site(session: Session, site: Site, *, actor: Actor) -> None:
         err.code = "site_in_use"
         raise err
     site_id = site.id
+    sync.remove_site(session, site)
     session.delete(site)
     session.flush()
     record(session, actor=actor, action="site.deleted", target_type="site", target_id=site_id)

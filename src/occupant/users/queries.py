@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, literal_column, select, text, tuple_
+from sqlalchemy import ColumnElement, Select, func, literal_column, select, text, true, tuple_
 from sqlalchemy.orm import Session
 
 from occupant.authz.actor import Actor
@@ -32,8 +32,10 @@ def _escape_like(value: str) -> str:
 
 
 # A fragment with at most this many matches is answered from the trigram index; one with more walks the
-# name-ordered index, where a page of matches is near the start.
-FEW_MATCHES = 2000
+# name-ordered index, where a page of matches is usually near the start. Per dialect: SQLite's FTS5 gives
+# ids without reading the table, while PostgreSQL rechecks every trigram candidate in the table itself.
+# Measured at a million users (bench/search.py): p95 lowest at 5,000 on SQLite, 2,000-3,000 on PostgreSQL.
+FEW_MATCHES = {"sqlite": 5000, "postgresql": 3000}
 
 
 def _needle(q: str | None) -> str:
@@ -69,23 +71,67 @@ def _contains(session: Session, needle: str) -> ColumnElement[bool]:
     return func.instr(OccupierUser.search_text, needle) > 0
 
 
-def _few_matches(session: Session, actor: Actor, needle: str) -> list[int] | None:
-    """Ids of the users whose name or email contains ``needle``, from the trigram index, when there are
-    at most FEW_MATCHES; None when there are more or the fragment is too short for the index.
-
-    On SQLite the ids are every tenant's (the caller applies the actor's scope).
+def _keys_from_index(
+    session: Session,
+    actor: Actor,
+    needle: str,
+    *,
+    occupier_id: int | None,
+    status: UserStatus | str | None,
+    after: list[Any] | None,
+    limit: int,
+) -> list[int] | None:
+    """Ids of the next ``limit + 1`` users in name order whose name or email contains ``needle``, when
+    the trigram index finds at most FEW_MATCHES of them; None when it finds more (or cannot: a fragment
+    shorter than three characters).
     """
     if "\x00" in needle:
         return []  # stored text never holds NUL, and neither database accepts it in a pattern
     if len(needle) < 3:
         return None
-    if session.get_bind().dialect.name == "sqlite":
-        stmt = _fts_matching(needle)
-    else:
+    dialect = session.get_bind().dialect.name
+    few = FEW_MATCHES.get(dialect, 3000)
+    if dialect == "postgresql":
+        # One statement: the matches (rechecked in the table, so their sort keys come along), counted,
+        # and the page of them in name order. The materialized CTE leaves no other plan to pick.
         like = OccupierUser.search_text.like(f"%{_escape_like(needle)}%", escape="\\")
-        stmt = select(OccupierUser.id).where(user_filter(actor), like)
-    ids = list(session.scalars(stmt.limit(FEW_MATCHES + 1)))
-    return ids if len(ids) <= FEW_MATCHES else None
+        found = (
+            filtered(session, actor, occupier_id=occupier_id, status=status)
+            .with_only_columns(OccupierUser.id, OccupierUser.sort_key)
+            .where(like)
+            .limit(few + 1)
+            .cte("found")
+            .prefix_with("MATERIALIZED")
+        )
+        counted = select(func.count().label("total")).select_from(found).subquery("counted")
+        page = select(found.c.id, found.c.sort_key)
+        if after is not None:
+            page = page.where(tuple_(found.c.sort_key, found.c.id) > tuple_(after[0], after[1]))
+        lateral = page.order_by(found.c.sort_key, found.c.id).limit(limit + 1).lateral("page")
+        rows = session.execute(
+            select(counted.c.total, lateral.c.id)
+            .select_from(counted.outerjoin(lateral, true()))
+            .order_by(lateral.c.sort_key, lateral.c.id)
+        ).all()
+        if rows[0].total > few:
+            return None
+        return [row.id for row in rows if row.id is not None]
+    ids = list(session.scalars(_fts_matching(needle).limit(few + 1)))
+    if len(ids) > few:
+        return None
+    if not ids:
+        return []
+    # FTS5 knows only the text: the filters and the order come from the table. Every candidate's key is
+    # fetched, without LIMIT: with all of them to fetch, reading them by id is the only sensible plan.
+    keys = (
+        filtered(session, actor, occupier_id=occupier_id, status=status)
+        .with_only_columns(OccupierUser.sort_key, OccupierUser.id)
+        .where(OccupierUser.id.in_(ids))
+    )
+    if after is not None:
+        keys = keys.where(tuple_(OccupierUser.sort_key, OccupierUser.id) > tuple_(after[0], after[1]))
+    ordered = session.execute(keys.order_by(OccupierUser.sort_key, OccupierUser.id)).all()
+    return [row.id for row in ordered[: limit + 1]]
 
 
 def filtered(
@@ -120,9 +166,12 @@ def list_users(
     """One page of users the actor can see, in name order, with the cursor of the next page."""
     after = decode_cursor(cursor, 2)
     needle = _needle(q)
-    few = _few_matches(session, actor, needle) if needle else None
-    if few is not None:
-        return _page_of(session, actor, few, occupier_id=occupier_id, status=status, after=after, limit=limit)
+    if needle:
+        ids = _keys_from_index(
+            session, actor, needle, occupier_id=occupier_id, status=status, after=after, limit=limit
+        )
+        if ids is not None:
+            return _load_page(session, ids, limit)
     stmt = filtered(session, actor, occupier_id=occupier_id, status=status)
     if needle:
         stmt = stmt.where(_contains(session, needle))
@@ -132,37 +181,16 @@ def list_users(
     return page_of(list(session.scalars(stmt)), limit, lambda u: [u.sort_key, u.id])
 
 
-def _page_of(
-    session: Session,
-    actor: Actor,
-    ids: list[int],
-    *,
-    occupier_id: int | None,
-    status: UserStatus | str | None,
-    after: list[Any] | None,
-    limit: int,
-) -> Page[OccupierUser]:
-    """The page of the candidates ``ids`` that the actor can see, in name order."""
-    if not ids:
-        return Page(items=[])
-    # Every candidate's sort key, in order, without LIMIT: with all of them to fetch, fetching them by id
-    # is the only sensible plan (with a LIMIT, walking the name index looks cheaper to the planner).
-    keys = (
-        filtered(session, actor, occupier_id=occupier_id, status=status)
-        .with_only_columns(OccupierUser.sort_key, OccupierUser.id)
-        .where(OccupierUser.id.in_(ids))
-    )
-    if after is not None:
-        keys = keys.where(tuple_(OccupierUser.sort_key, OccupierUser.id) > tuple_(after[0], after[1]))
-    ordered = session.execute(keys.order_by(OccupierUser.sort_key, OccupierUser.id)).all()
-    shown = [row.id for row in ordered[:limit]]
-    loaded = session.scalars(select(OccupierUser).where(OccupierUser.id.in_(shown)))
-    by_id = {user.id: user for user in loaded}
-    rows = [by_id[i] for i in shown if i in by_id]
-    next_cursor = None
-    if len(ordered) > limit and rows:
-        next_cursor = encode_cursor([rows[-1].sort_key, rows[-1].id])
-    return Page(items=rows, next_cursor=next_cursor)
+def _load_page(session: Session, ids: list[int], limit: int) -> Page[OccupierUser]:
+    """The users ``ids``, already in name order; one id more than ``limit`` means there is a next page."""
+    shown = ids[:limit]
+    loaded = {
+        user.id: user for user in session.scalars(select(OccupierUser).where(OccupierUser.id.in_(shown)))
+    }
+    rows = [loaded[i] for i in shown if i in loaded]
+    if len(ids) <= limit or not rows:
+        return Page(items=rows)
+    return Page(items=rows, next_cursor=encode_cursor([rows[-1].sort_key, rows[-1].id]))
 
 
 def count_users(session: Session, actor: Actor, *, occupier_id: int | None = None) -> int:

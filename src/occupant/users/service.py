@@ -6,6 +6,7 @@ and queues any mail, all in the caller's transaction (services flush; the caller
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -35,6 +36,13 @@ from occupant.users.schemas import UserCreate, UserUpdate
 # Fields whose values may appear in the audit log (the others are personal: names only are logged).
 _NON_PERSONAL = {"status", "language"}
 _UNIQUE_FIELDS = {"email_key": "email", "external_id": "external_id", "username": "username"}
+
+
+def _wifi() -> ModuleType:
+    """The Wi-Fi actions, which build on these (imported late: they import this module)."""
+    from occupant.wifi import service
+
+    return service
 
 
 def ensure_changeable(user: OccupierUser) -> None:
@@ -262,6 +270,7 @@ def change_email(session: Session, user: OccupierUser, new_email: str, *, actor:
     user.email, user.email_key = email, key
     user.refresh_derived()
     _flush_unique(session, changed=user)
+    _wifi().on_email_changed(session, user)
     record(
         session,
         actor=actor,
@@ -295,6 +304,7 @@ def deactivate_user(session: Session, user: OccupierUser, *, actor: Actor) -> Oc
         return user
     old = user.status
     user.status = UserStatus.DEACTIVATED
+    _wifi().on_user_deactivated(session, user)
     session.flush()
     record(
         session,
@@ -316,6 +326,7 @@ def reactivate_user(session: Session, user: OccupierUser, *, actor: Actor) -> Oc
     if user.status != UserStatus.DEACTIVATED:
         raise InvalidState("Only a deactivated user can be reactivated.")
     user.status = UserStatus.ACTIVE
+    _wifi().on_user_reactivated(session, user)
     session.flush()
     record(
         session,
@@ -349,6 +360,7 @@ def purge_user(session: Session, user: OccupierUser, *, actor: Actor) -> None:
     if actor.role.value.startswith("occupier") and actor.id == user.id:
         raise PermissionDenied("You cannot delete yourself.")
     user_id, occupier_id = user.id, user.occupier_id
+    _wifi().on_user_deleted(session, user)
     groups.remove_all_memberships(session, user_id)
     cancel_for_user(session, user_id)
     session.execute(delete(OccupierUser).where(OccupierUser.id == user_id))

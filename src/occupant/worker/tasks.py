@@ -27,6 +27,14 @@ def run_decommission(occupier_id: int) -> None:
     run(get_session_factory(), occupier_id)
 
 
+@huey.task(retries=2, retry_delay=5)
+def confirm_wifi(account_id: int) -> None:
+    from occupant.wifi.service import confirm_provisioning
+
+    with transaction(get_session_factory()) as session:
+        confirm_provisioning(session, account_id)
+
+
 @huey.periodic_task(crontab(minute="*"))
 def sweep() -> None:
     """Re-enqueue whatever a lost message or a killed worker left behind."""
@@ -39,6 +47,11 @@ def sweep() -> None:
         pending = pending_decommissions(session)
     for occupier_id in pending:
         run_decommission(occupier_id)
+    from occupant.wifi.service import confirm_provisioning, pending_provisioning
+
+    with transaction(factory) as session:
+        for account_id in pending_provisioning(session):
+            confirm_provisioning(session, account_id)
 
 
 def enqueue_mail_delivery() -> None:
@@ -47,3 +60,7 @@ def enqueue_mail_delivery() -> None:
 
 def enqueue_decommission(occupier_id: int) -> None:
     run_decommission(occupier_id)
+
+
+def enqueue_wifi_confirmation(account_id: int) -> None:
+    confirm_wifi(account_id)
