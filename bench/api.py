@@ -98,6 +98,11 @@ def _row(name: str, info: DatasetInfo, result: LoadResult, connections: int, wor
     ms = [t * 1000 for t in result.latencies]
     bad = {s: n for s, n in result.statuses.items() if not 200 <= s < 300}
     notes = f"{connections} connections, {workers} workers, {result.seconds:.0f} s, {result.ok:,} ok"
+    if result.server_ms:
+        notes += (
+            f"; in the app (Server-Timing) p50 {percentile(result.server_ms, 50):.1f} / "
+            f"p95 {percentile(result.server_ms, 95):.1f} ms"
+        )
     if bad or result.errors:
         notes += f"; NOT OK: {bad} statuses, {result.errors} connection errors"
     return Row(
@@ -114,6 +119,8 @@ def _row(name: str, info: DatasetInfo, result: LoadResult, connections: int, wor
             "errors": result.errors,
             "bytes": result.bytes,
             "rate": round(result.rate, 1),
+            "app_ms_p50": percentile(result.server_ms, 50) if result.server_ms else None,
+            "app_ms_p95": percentile(result.server_ms, 95) if result.server_ms else None,
         },
     )
 

@@ -60,6 +60,64 @@ class PgServer:
 _server: PgServer | None = None
 
 
+def use_tuned_throwaway(settings: list[str]) -> PgServer:
+    """Start a throwaway server with extra ``name=value`` settings (e.g. shared_buffers=1GB) and use it.
+
+    For comparing with the local server's configuration; the dataset is rebuilt in it on every run.
+    """
+    global _server
+    import shutil
+    import subprocess
+    import tempfile
+
+    from tests.support import postgres
+
+    workdir = tempfile.mkdtemp(prefix="occupant-bench-pg-")
+    datadir = os.path.join(workdir, "data")
+    port = postgres._free_port()
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # initdb refuses to run as root
+        os.chmod(workdir, 0o777)
+        as_user = ["runuser", "-u", "postgres", "--"]
+    subprocess.run(
+        [*as_user, postgres._bin("initdb"), "-D", datadir, "-U", "postgres", "-A", "trust", "-E", "UTF8"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    extra = " ".join(f"-c {setting}" for setting in settings)
+    opts = (
+        f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off {extra}"
+    )
+    subprocess.run(
+        [
+            *as_user,
+            postgres._bin("pg_ctl"),
+            "-D",
+            datadir,
+            "-o",
+            opts,
+            "-l",
+            os.path.join(workdir, "log"),
+            "-w",
+            "start",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+
+    def stop() -> None:
+        subprocess.run(
+            [*as_user, postgres._bin("pg_ctl"), "-D", datadir, "-m", "fast", "stop"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    atexit.register(stop)
+    _server = PgServer(f"postgresql://postgres@127.0.0.1:{port}/postgres", throwaway=True)
+    return _server
+
+
 def pg_server() -> PgServer:
     """$OCCUPANT_BENCH_POSTGRES_DSN, else the local server on 127.0.0.1:5432, else a throwaway one.
 

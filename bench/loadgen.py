@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 class LoadResult:
     seconds: float
     latencies: list[float] = field(default_factory=list)  # successful requests only
+    server_ms: list[float] = field(default_factory=list)  # the app's own time (Server-Timing: app;dur=)
     statuses: dict[int, int] = field(default_factory=dict)
     errors: int = 0
     bytes: int = 0
@@ -30,8 +31,8 @@ class LoadResult:
         return self.ok / self.seconds if self.seconds else 0.0
 
 
-async def _read_response(reader: asyncio.StreamReader) -> tuple[int, int, bool]:
-    """(status, body length, keep-alive) of one response."""
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, int, bool, float | None]:
+    """(status, body length, keep-alive, app time in ms from Server-Timing) of one response."""
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     status = int(lines[0].split(" ", 2)[1])
@@ -51,7 +52,12 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, int, bool]:
             size += chunk
             if chunk == 0:
                 break
-    return status, size, headers.get("connection", "").lower() != "close"
+    app_ms = None
+    for part in headers.get("server-timing", "").split(","):
+        name, _, value = part.strip().partition(";dur=")
+        if name == "app" and value:
+            app_ms = float(value)
+    return status, size, headers.get("connection", "").lower() != "close", app_ms
 
 
 async def _worker(
@@ -73,7 +79,7 @@ async def _worker(
         started = time.perf_counter()
         try:
             writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{headers}\r\n".encode())
-            status, size, keep = await _read_response(reader)
+            status, size, keep, app_ms = await _read_response(reader)
         except (ConnectionError, asyncio.IncompleteReadError, ValueError):
             if started >= measure_from:
                 result.errors += 1
@@ -85,6 +91,8 @@ async def _worker(
             result.bytes += size
             if 200 <= status < 300:
                 result.latencies.append(time.perf_counter() - started)
+                if app_ms is not None:
+                    result.server_ms.append(app_ms)
         if not keep:
             writer.close()
             reader = writer = None

@@ -1,7 +1,7 @@
 """``python -m bench`` / ``scripts/bench.sh``: run the benchmarks and print one table.
 
-    scripts/bench.sh [all|search|users-tab|api|outbox|build|explain] [--backend sqlite|postgresql|both]
-                     [--rebuild] [--users N] [--occupiers N] ...
+    scripts/bench.sh [all|search|users-tab|api|outbox|build|explain|radius|wifi-create]
+                     [--backend sqlite|postgresql|both] [--rebuild] [--users N] [--occupiers N] ...
 
 Results are also written as JSON to bench/out/results-<command>-<time>.json (and -latest.json).
 """
@@ -21,7 +21,7 @@ from bench.backends import BACKENDS, Backend, pg_server
 from bench.dataset import Spec
 from bench.report import Row, print_table, save_json
 
-COMMANDS = ("all", "search", "users-tab", "api", "outbox", "build", "explain")
+COMMANDS = ("all", "search", "users-tab", "api", "outbox", "build", "explain", "radius", "wifi-create")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,9 +39,29 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--api-connections", type=int, default=16, help="concurrent keep-alive connections")
     p.add_argument("--api-workers", type=int, default=2)
     p.add_argument("--outbox-messages", type=int, default=10_000)
+    p.add_argument("--radius-users", type=int, default=100_000, help="radius: Wi-Fi accounts on each side")
+    p.add_argument("--radius-requests", type=int, default=25_000, help="radius: requests per side per round")
+    p.add_argument("--radius-rounds", type=int, default=4)
+    p.add_argument("--radius-inflight", type=int, default=32)
+    p.add_argument("--wifi-accounts", type=int, default=10_000, help="wifi-create: accounts per mode")
     p.add_argument("--occupier", type=int, help="explain: limit to this occupier")
     p.add_argument("--count", action="store_true", help="explain: also the count query")
     p.add_argument("--site-manager", action="store_true", help="explain: as a site manager of LON01")
+    p.add_argument(
+        "--quiet",
+        type=float,
+        metavar="LOAD",
+        help="before each benchmark wait (up to --quiet-wait s) until the 1-minute load average is at most "
+        "LOAD: on a shared machine, other jobs otherwise set the figures",
+    )
+    p.add_argument("--quiet-wait", type=float, default=600.0)
+    p.add_argument(
+        "--pg-setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="use a throwaway PostgreSQL with this setting (repeatable), e.g. shared_buffers=1GB",
+    )
     return p
 
 
@@ -53,14 +73,13 @@ def _api_ready() -> str | None:
     """None when the REST API has the routes the benchmark calls, else why not."""
     if importlib.util.find_spec("occupant.users.routes") is None:
         return "src/occupant/users/routes.py does not exist yet"
+    from bench.common import has_route
     from occupant.web.app import create_app
 
-    paths = {getattr(r, "path", "") for r in create_app().routes}
-    missing = [p for p in ("/api/v1/users", "/api/v1/users/{user_id}") if p not in paths]
-    if missing and not any(p.startswith("/api/v1/users/{") for p in paths):
-        return f"the app has no {', '.join(missing)} route yet"
-    if "/api/v1/users" not in paths:
-        return "the app has no GET /api/v1/users route yet"
+    app = create_app()
+    missing = [path for path in ("/api/v1/users", "/api/v1/users/1") if not has_route(app, "GET", path)]
+    if missing:
+        return f"the app does not route GET {', '.join(missing)} yet"
     return None
 
 
@@ -73,6 +92,18 @@ def _outbox_ready() -> str | None:
     return None
 
 
+def _wait_for_quiet(load: float, patience: float) -> None:
+    deadline = time.monotonic() + patience
+    if os.getloadavg()[0] > load:
+        build_mod.log(
+            f"waiting for the 1-minute load average to fall to {load:g} (now {os.getloadavg()[0]:.1f})"
+        )
+    while os.getloadavg()[0] > load and time.monotonic() < deadline:
+        time.sleep(5)
+    if os.getloadavg()[0] > load:
+        build_mod.log(f"still busy (load {os.getloadavg()[0]:.1f}) after {patience:g} s: measuring anyway")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     spec = Spec(users=args.users, occupiers=args.occupiers, seed=args.seed)
@@ -82,6 +113,11 @@ def main(argv: list[str] | None = None) -> int:
     context: dict[str, Any] = {"command": args.command, "spec": spec.__dict__, "datasets": {}}
     wanted = {"search", "users-tab", "api", "outbox"} if args.command == "all" else {args.command}
 
+    if args.pg_setting:
+        from bench.backends import use_tuned_throwaway
+
+        use_tuned_throwaway(args.pg_setting)
+        context["pg_settings"] = args.pg_setting
     infos = {}
     if wanted & {"search", "users-tab", "api", "build", "explain"}:
         for backend in backends:
@@ -116,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def measured(produce: Any) -> list[Row]:
         """Rows of one benchmark, each noting the machine's load average before and after it."""
+        if args.quiet is not None:
+            _wait_for_quiet(args.quiet, args.quiet_wait)
         before = os.getloadavg()[0]
         made: list[Row] = produce()
         after = os.getloadavg()[0]
@@ -162,6 +200,22 @@ def main(argv: list[str] | None = None) -> int:
                 from bench import outbox
 
                 rows += measured(lambda b=backend: outbox.run(b, spec, messages=args.outbox_messages))
+        if "wifi-create" in wanted:
+            from bench import wifi_create
+
+            rows += measured(lambda b=backend: wifi_create.run(b, accounts=args.wifi_accounts))
+    if "radius" in wanted:  # FreeRADIUS against PostgreSQL only: one run, both schemas side by side
+        from bench import radius
+
+        rows += measured(
+            lambda: radius.run(
+                users=args.radius_users,
+                requests=args.radius_requests,
+                rounds=args.radius_rounds,
+                inflight=args.radius_inflight,
+                rebuild=args.rebuild,
+            )
+        )
 
     context["seconds"] = round(time.perf_counter() - started, 1)
     context["loadavg_end"] = os.getloadavg()

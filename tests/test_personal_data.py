@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy import inspect, text
+from sqlalchemy import func, inspect, select, text
 
 from occupant.groups import service as groups
+from occupant.kit.clock import utcnow
 from occupant.notify.delivery import deliver_due
+from occupant.notify.models import OutboxMessage
+from occupant.notify.service import secret_box
+from occupant.radius.models import RadAcct, RadCheck, RadPostAuth, RadUserGroup
 from occupant.users import service as users
 from occupant.users.schemas import UserUpdate
+from occupant.wifi import service as wifi
+from occupant.wifi.models import WifiAccount
 from tests.factories import admin_actor, make_occupier, make_operator, make_site, make_user
 
 
@@ -24,10 +30,27 @@ def dump_database(engine) -> str:
     return "\n".join(chunks).lower()
 
 
+def _network_traffic(s, username: str, n: int) -> None:
+    """What FreeRADIUS writes for a Wi-Fi user: a session (accounting) and a sign-in attempt."""
+    s.add(
+        RadAcct(
+            acctsessionid=f"sess-{n}",
+            acctuniqueid=f"uniq-{username}-{n}",
+            username=username,
+            nasipaddress="10.9.0.1",
+            nasidentifier="ap-ams-1",
+            acctstarttime=utcnow(),
+            callingstationid=f"AA-BB-CC-DD-EE-{n:02d}",
+        )
+    )
+    s.add(RadPostAuth(username=username, reply="Access-Accept", callingstationid=f"AA-BB-CC-DD-EE-{n:02d}"))
+
+
 def test_deleted_user_leaves_no_personal_data(committed, engine):
     with committed() as s:
         operator = make_operator(s)
-        occupier = make_occupier(s, operator, sites_=[make_site(s, operator, country="NL")])
+        site = make_site(s, operator, country="NL", nas=["ap-ams-1"])
+        occupier = make_occupier(s, operator, sites_=[site])
         group = groups.create_group(s, actor=admin_actor(operator), name="Door A", occupier_id=occupier.id)
         user = make_user(
             s,
@@ -43,12 +66,33 @@ def test_deleted_user_leaves_no_personal_data(committed, engine):
             group_ids=[group.id],
         )
         bystander = make_user(s, occupier, first_name="Keep", last_name="Me", email="keep.me@example.com")
+        accounts = [
+            wifi.create_wifi_account(s, person, homesite_id=site.id, actor=admin_actor(operator))
+            for person in (user, bystander)
+        ]
         s.commit()
+        for account in accounts:
+            wifi.confirm_provisioning(s, account.id)  # as the worker does
+        _network_traffic(s, "wilhelmina.zuiderzee@privacy.example", 1)
+        _network_traffic(s, "keep.me@example.com", 2)
+        s.commit()
+        s.refresh(user)
         users.update_user(s, user, UserUpdate(last_name="Zuiderzee-Delta"), actor=admin_actor(operator))
         users.change_email(s, user, "w.zuiderzee@privacy.example", actor=admin_actor(operator))
         s.commit()
-    deliver_due(committed)  # one notice delivered to the mail folder, the outbox row wiped
     with committed() as s:
+        [sealed] = s.scalars(
+            select(OutboxMessage.sealed_secrets).where(
+                OutboxMessage.occupier_user_id == user.id, OutboxMessage.template == "wifi_password"
+            )
+        )
+        wifi_password = secret_box().open(sealed)["password"]
+        wifi_hash = s.scalar(select(WifiAccount.nt_hash).where(WifiAccount.user_id == user.id))
+    assert wifi_hash and wifi_hash in dump_database(engine)  # the dump sees it while the account lives
+    deliver_due(committed)  # the notices delivered to the mail folder, the outbox rows wiped
+    with committed() as s:
+        _network_traffic(s, "w.zuiderzee@privacy.example", 3)  # renamed: the network knows the new name
+        s.commit()
         users.change_email(
             s, s.get(type(user), user.id), "third.zuiderzee@privacy.example", actor=admin_actor(operator)
         )
@@ -68,3 +112,9 @@ def test_deleted_user_leaves_no_personal_data(committed, engine):
         assert secret not in dump, f"{secret!r} survived the delete"
     assert "keep.me@example.com" in dump  # the dump does see personal data that should be there
     assert str(bystander.id) in dump
+    assert wifi_password.lower() not in dump and wifi_hash not in dump
+    with committed() as s:
+        assert s.scalar(select(func.count()).select_from(WifiAccount)) == 1  # the bystander's
+        for table in (RadCheck, RadUserGroup, RadAcct, RadPostAuth):
+            names = set(s.scalars(select(table.username)))
+            assert names == {"keep.me@example.com"}, (table.__tablename__, names)

@@ -379,6 +379,9 @@ def test_list_items_carry_the_user_fields(api, crowd):
         "external_id",
         "status",
         "busy",
+        "wifi_status",
+        "wifi_homesite_id",
+        "wifi_device_limit",
         "created_at",
         "updated_at",
     }

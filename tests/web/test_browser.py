@@ -17,6 +17,7 @@ from occupant.notify.models import OutboxMessage
 from occupant.users.models import OccupierUser, UserStatus
 from tests.factories import admin_actor, make_occupier, make_operator, make_site, make_staff, make_user
 from tests.web.browser import LiveServer, screenshot
+from tests.wifi.support import give_wifi, open_session
 
 pytestmark = pytest.mark.browser
 
@@ -28,13 +29,14 @@ class World:
     url: str
     occupier_id: int
     staff_email: str
+    ada_id: int
 
 
 @pytest.fixture
 def world(committed: sessionmaker[Session]) -> Iterator[World]:
     with transaction(committed) as db:
         operator = make_operator(db, name="Acme Workspace")
-        london = make_site(db, operator, code="LON01", name="London Bridge", country="GB")
+        london = make_site(db, operator, code="LON01", name="London Bridge", country="GB", nas=["ap-lon-1"])
         globex = make_occupier(db, operator, sites_=[london], name="Globex Corporation")
         make_occupier(db, operator, sites_=[london], name="Initech")
         groups.create_group(db, actor=admin_actor(operator), name="Door access floor 3", site_id=london.id)
@@ -45,8 +47,9 @@ def world(committed: sessionmaker[Session]) -> Iterator[World]:
             ("Dev", "Dhillon"),
             ("Eve", "Evans"),
         ]
+        created = []
         for first, last in people:
-            make_user(
+            user = make_user(
                 db,
                 globex,
                 first_name=first,
@@ -54,10 +57,14 @@ def world(committed: sessionmaker[Session]) -> Iterator[World]:
                 email=f"{first.lower()}@globex.example",
                 job_title="Analyst",
             )
+            created.append(user)
+        ada = created[0]
+        account = give_wifi(db, ada, limit=3)
+        open_session(db, account.username, mac="3C-22-FB-9A-10-4E", nas_identifier="ap-lon-1", minutes_ago=42)
         staff = make_staff(db, operator, email="admin@acme.example", password=PASSWORD)
-        occupier_id, staff_email = globex.id, staff.email
+        occupier_id, staff_email, ada_id = globex.id, staff.email, ada.id
     with LiveServer() as server:
-        yield World(url=server.url, occupier_id=occupier_id, staff_email=staff_email)
+        yield World(url=server.url, occupier_id=occupier_id, staff_email=staff_email, ada_id=ada_id)
 
 
 @pytest.fixture
@@ -123,6 +130,8 @@ def test_operator_admin_manages_an_occupiers_users(
     wizard.get_by_label("Email").fill("frank@@globex")
     wizard.get_by_label("Mobile").fill("12")
     wizard.get_by_role("button", name="Next").click()
+    expect(wizard.locator("fieldset.step > legend")).to_contain_text("Wi-Fi")  # optional: left unticked
+    wizard.get_by_role("button", name="Next").click()
     expect(wizard.locator("fieldset.step > legend")).to_contain_text("Access groups")
     wizard.get_by_label(re.compile("Door access floor 3")).check()
     wizard.get_by_role("button", name="Add user").click()
@@ -135,6 +144,8 @@ def test_operator_admin_manages_an_occupiers_users(
     screenshot(page, "04-add-user-errors")
     wizard.get_by_label("Email").fill("frank@globex.example")
     wizard.get_by_label("Mobile").fill("07911 123456")
+    wizard.get_by_role("button", name="Next").click()
+    expect(wizard.locator("fieldset.step > legend")).to_contain_text("Wi-Fi")
     wizard.get_by_role("button", name="Next").click()
     expect(wizard.get_by_label(re.compile("Door access floor 3"))).to_be_checked()
     screenshot(page, "05-add-user-groups-step")
@@ -250,6 +261,25 @@ def test_console_pages_look_right_and_work_by_keyboard(world: World, page: Page)
     expect(dialog.get_by_role("button", name="Cancel")).to_be_focused()
     page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
+
+    # Wi-Fi Secure: "Reset Wi-Fi password" shows on hover of the section, and on keyboard focus.
+    page.goto(world.url + f"/occupiers/{world.occupier_id}/users/{world.ada_id}")
+    section = page.locator(".wifi-section")
+    expect(section).to_contain_text("3C-22-FB-9A-10-4E")
+    reset = section.get_by_role("link", name="Reset Wi-Fi password")
+    expect(reset).to_have_css("opacity", "0")
+    section.hover()
+    expect(reset).to_have_css("opacity", "1")
+    screenshot(page, "30-wifi-section")
+    page.mouse.move(1, 1)
+    expect(reset).to_have_css("opacity", "0")
+    reset.focus()
+    expect(reset).to_have_css("opacity", "1")
+    page.keyboard.press("Enter")
+    dialog = page.get_by_role("dialog", name=re.compile("Reset the Wi-Fi password of Ada Abbott"))
+    expect(dialog).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(reset).to_be_focused()
 
     # An API key is shown once, selected for copying.
     page.goto(world.url + "/api-keys")

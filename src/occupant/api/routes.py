@@ -11,11 +11,13 @@ from occupant.groups.routes import router as groups_router
 from occupant.occupiers.routes import router as occupiers_router
 from occupant.sites.routes import router as sites_router
 from occupant.users.routes import router as users_router
+from occupant.wifi.routes import router as wifi_router
 
 TAGS = [
     {"name": "sites", "description": "Buildings, their country and RADIUS NAS identifiers."},
     {"name": "occupiers", "description": "Tenant companies, their sites, switches and decommissioning."},
     {"name": "users", "description": "Occupier users: create, change, deactivate, reactivate, delete."},
+    {"name": "wifi", "description": "Wi-Fi Secure accounts and connected devices (passwords go by email)."},
     {"name": "groups", "description": "Access groups and their members."},
     {"name": "audit", "description": "The append-only record of every change."},
 ]
@@ -24,6 +26,6 @@ TAGS = [
 def install(app: FastAPI) -> None:
     """Mount the API routers and JSON error handlers on ``app``."""
     install_error_handlers(app)
-    for router in (sites_router, occupiers_router, users_router, groups_router, audit_router):
+    for router in (sites_router, occupiers_router, users_router, wifi_router, groups_router, audit_router):
         app.include_router(router, prefix=API_PREFIX)
     app.openapi_tags = [*(app.openapi_tags or []), *TAGS]

@@ -3,7 +3,8 @@
 Policy as rows:
 - ``radcheck``: ``NT-Password`` (serves PAP, MS-CHAPv2 and PEAP) and ``Simultaneous-Use`` (the device limit),
   only while the account is usable; no rows means RADIUS rejects.
-- ``radusergroup``: ``home:<SITE>`` for the homesite and ``guest:<SITE>`` for the occupier's other sites.
+- ``radusergroup``: ``home:<OPERATOR>:<SITE>`` for the homesite and ``guest:<OPERATOR>:<SITE>`` for the
+  occupier's other sites (site codes are unique per operator only, and one FreeRADIUS serves them all).
 - ``radgroupcheck``: each site group matches only requests whose NAS-Identifier is one of the site's.
 - ``radgroupreply``: the site's secure VLAN (home) or guest VLAN (guest). A request from a NAS of no
   group of the user gets no VLAN, and the shipped FreeRADIUS policy rejects it (a site the occupier
@@ -33,11 +34,11 @@ _REGEX_SPECIALS = set(".^$*+?()[]{}|\\")
 
 
 def home_group(site: Site) -> str:
-    return f"home:{site.code}"
+    return f"home:{site.operator_id}:{site.code}"
 
 
 def guest_group(site: Site) -> str:
-    return f"guest:{site.code}"
+    return f"guest:{site.operator_id}:{site.code}"
 
 
 def _nas_pattern(identifiers: Sequence[str]) -> str:

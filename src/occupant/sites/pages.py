@@ -20,6 +20,7 @@ from occupant.web.forms import Form
 from occupant.web.render import redirect, render
 
 router = APIRouter(include_in_schema=False)
+VLANS = ("wifi_vlan", "guest_vlan")
 
 
 @router.get("/sites")
@@ -39,7 +40,12 @@ def site_list(
 
 
 def _values(data: FormData) -> dict[str, str]:
-    return {name: forms.text(data, name) for name in ("code", "name", "country", "nas_identifiers")}
+    return {name: forms.text(data, name) for name in ("code", "name", "country", "nas_identifiers", *VLANS)}
+
+
+def _without_blank_vlans(values: dict[str, str]) -> dict[str, str]:
+    """A VLAN left blank keeps its value (the default, for a new site)."""
+    return {name: value for name, value in values.items() if value or name not in VLANS}
 
 
 def _form_page(request: Request, form: Form, site: Site | None, *, status_code: int = 200) -> Response:
@@ -51,7 +57,9 @@ def _form_page(request: Request, form: Form, site: Site | None, *, status_code: 
 @router.get("/sites/new")
 def new_site_form(request: Request, ctx: StaffContext = Depends(console)) -> Response:
     require(ctx.actor, Perm.MANAGE_SITES)
-    return _form_page(request, Form(), None)
+    fields = SiteCreate.model_fields
+    form = Form(values={name: fields[name].default for name in VLANS})
+    return _form_page(request, form, None)
 
 
 @router.post("/sites/new")
@@ -63,7 +71,7 @@ def create_site(
 ) -> Response:
     form = Form(values=_values(data))
     payload = {
-        **form.values,
+        **_without_blank_vlans(form.values),
         "code": form.values["code"].upper(),
         "nas_identifiers": forms.lines(form.values["nas_identifiers"]),
     }
@@ -90,6 +98,8 @@ def edit_site_form(
             "name": site.name,
             "country": site.country,
             "nas_identifiers": "\n".join(site.nas_identifiers),
+            "wifi_vlan": site.wifi_vlan,
+            "guest_vlan": site.guest_vlan,
             "version": site.version_id,
         }
     )
@@ -111,6 +121,7 @@ def edit_site(
         "name": form.values["name"],
         "country": form.values["country"],
         "nas_identifiers": forms.lines(form.values["nas_identifiers"]),
+        **_without_blank_vlans({name: form.values[name] for name in VLANS}),
     }
     version = str(form.values["version"])
     try:

@@ -15,6 +15,7 @@ Code = Annotated[
     ),
 ]
 Nas = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
+Vlan = Annotated[int, Field(ge=1, le=4094, description="An IEEE 802.1Q VLAN id, 1 to 4094.")]
 
 
 class SiteCreate(BaseModel):
@@ -26,6 +27,8 @@ class SiteCreate(BaseModel):
         str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=2, max_length=2)
     ]
     nas_identifiers: list[Nas] = Field(default_factory=list)
+    wifi_vlan: Vlan = Field(default=100, description="The Wi-Fi Secure VLAN of users whose homesite this is.")
+    guest_vlan: Vlan = Field(default=900, description="The VLAN of users whose homesite is elsewhere.")
 
 
 class SiteUpdate(BaseModel):
@@ -37,6 +40,8 @@ class SiteUpdate(BaseModel):
         | None
     ) = None
     nas_identifiers: list[Nas] | None = None
+    wifi_vlan: Vlan | None = None
+    guest_vlan: Vlan | None = None
 
 
 class SiteOut(BaseModel):
@@ -47,3 +52,5 @@ class SiteOut(BaseModel):
     name: str
     country: str
     nas_identifiers: list[str]
+    wifi_vlan: int
+    guest_vlan: int

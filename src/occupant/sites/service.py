@@ -36,10 +36,17 @@ def _check_nas(session: Session, operator_id: int, identifiers: list[str], site_
     return unique
 
 
+def _check_vlans(wifi_vlan: int, guest_vlan: int) -> list[dict[str, str]]:
+    if wifi_vlan == guest_vlan:
+        message = "The guest VLAN must differ from the Wi-Fi Secure VLAN, which guests must not join."
+        return [{"field": "guest_vlan", "code": "same_vlan", "message": message}]
+    return []
+
+
 def create_site(session: Session, data: SiteCreate, *, actor: Actor) -> Site:
-    """Create a site. Raises FieldErrors (code_taken, invalid_country, nas_taken)."""
+    """Create a site. Raises FieldErrors (code_taken, invalid_country, nas_taken, same_vlan)."""
     require(actor, Perm.MANAGE_SITES)
-    errors = []
+    errors = _check_vlans(data.wifi_vlan, data.guest_vlan)
     try:
         country = check_country(data.country)
     except FieldErrors as exc:
@@ -54,7 +61,14 @@ def create_site(session: Session, data: SiteCreate, *, actor: Actor) -> Site:
         errors.extend(exc.errors)
     if errors:
         raise FieldErrors(errors)
-    site = Site(operator_id=actor.operator_id, code=data.code, name=data.name, country=country)
+    site = Site(
+        operator_id=actor.operator_id,
+        code=data.code,
+        name=data.name,
+        country=country,
+        wifi_vlan=data.wifi_vlan,
+        guest_vlan=data.guest_vlan,
+    )
     site.nas = [SiteNas(operator_id=actor.operator_id, identifier=i) for i in nas]
     try:
         flush_in_savepoint(session, site)
@@ -67,8 +81,13 @@ def create_site(session: Session, data: SiteCreate, *, actor: Actor) -> Site:
         action="site.created",
         target_type="site",
         target_id=site.id,
-        fields=["code", "name", "country", "nas_identifiers"],
-        changes={"code": [None, site.code], "country": [None, site.country]},
+        fields=["code", "name", "country", "nas_identifiers", "wifi_vlan", "guest_vlan"],
+        changes={
+            "code": [None, site.code],
+            "country": [None, site.country],
+            "wifi_vlan": [None, site.wifi_vlan],
+            "guest_vlan": [None, site.guest_vlan],
+        },
     )
     return site
 
@@ -76,11 +95,23 @@ def create_site(session: Session, data: SiteCreate, *, actor: Actor) -> Site:
 def update_site(
     session: Session, site: Site, data: SiteUpdate, *, actor: Actor, expected_version: int | None = None
 ) -> Site:
+    """Change a site; new NAS identifiers and VLANs reach RADIUS at once.
+
+    Raises FieldErrors (invalid_country, nas_taken, same_vlan), PreconditionFailed.
+    """
     require(actor, Perm.MANAGE_SITES)
     if expected_version is not None and expected_version != site.version_id:
         raise PreconditionFailed()
     values = data.model_dump(exclude_unset=True)
     changes: dict[str, list[object]] = {}
+    wifi_vlan = values.get("wifi_vlan") or site.wifi_vlan
+    guest_vlan = values.get("guest_vlan") or site.guest_vlan
+    if vlan_errors := _check_vlans(wifi_vlan, guest_vlan):
+        raise FieldErrors(vlan_errors)
+    for name, vlan in (("wifi_vlan", wifi_vlan), ("guest_vlan", guest_vlan)):
+        if vlan != getattr(site, name):
+            changes[name] = [getattr(site, name), vlan]
+            setattr(site, name, vlan)
     if values.get("name") is not None and values["name"] != site.name:
         changes["name"] = [site.name, values["name"]]
         site.name = values["name"]

@@ -8,6 +8,7 @@ without JavaScript and after a reload.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,7 @@ from occupant.groups.models import AccessGroup, group_members
 from occupant.kit.errors import FieldErrors, NotFound
 from occupant.occupiers.models import Occupier
 from occupant.occupiers.pages import occupier_context
+from occupant.operators.models import Operator
 from occupant.users import queries, service
 from occupant.users.models import OccupierUser, UserStatus
 from occupant.users.schemas import UserCreate, UserUpdate
@@ -32,6 +34,7 @@ from occupant.web.deps import StaffContext, console, form_data, get_db
 from occupant.web.forms import Form
 from occupant.web.render import hx_target, redirect, render, set_flash
 from occupant.web.wizard import Step, Wizard
+from occupant.wifi import queries as wifi_queries
 
 router = APIRouter(include_in_schema=False)
 
@@ -54,9 +57,10 @@ EDIT_FIELDS = tuple(f for f in BASIC_FIELDS if f != "email")
 
 @dataclass
 class NewUserSubject:
-    """What decides which add-user steps are shown."""
+    """What decides which add-user steps are shown, and what their fields offer."""
 
     occupier: Occupier
+    operator: Operator
     groups: list[AccessGroup]
 
 
@@ -75,6 +79,41 @@ ADD_USER_WIZARD = Wizard(
 )
 
 
+@dataclass(frozen=True)
+class DetailSection:
+    """A section of the user details pane contributed by another domain (Wi-Fi, app account...):
+    its template, and what it adds to the pane's context."""
+
+    template: str
+    context: Callable[[Session, Actor, Occupier, OccupierUser], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class WizardStepAction:
+    """What a further add-user step does besides showing its fields: the values it starts with, the
+    check of its fields' form (run with the user's, so Next and Add user report them), and the one
+    action it takes for the new user in the same transaction (its FieldErrors undo the user too)."""
+
+    step: Step
+    defaults: Callable[[NewUserSubject], dict[str, Any]]
+    check: Callable[[dict[str, Any]], FieldErrors | None]
+    create: Callable[[Session, OccupierUser, dict[str, Any], Actor], str | None]  # -> a flash key
+
+
+DETAIL_SECTIONS: list[DetailSection] = []
+WIZARD_STEP_ACTIONS: list[WizardStepAction] = []
+
+
+def add_detail_section(section: DetailSection) -> None:
+    DETAIL_SECTIONS.append(section)
+
+
+def add_wizard_step(action: WizardStepAction, *, after: str) -> None:
+    """Add a step to the add-user wizard (after the step ``after``) that acts on submit."""
+    ADD_USER_WIZARD.add_step(action.step, after=after)
+    WIZARD_STEP_ACTIONS.append(action)
+
+
 def user_actions(actor: Actor, occupier: Occupier, user: OccupierUser | None = None) -> frozenset[str]:
     """The user actions the console offers: none while the occupier decommissions; then by permission
     and by the user's state. The services enforce the same rules; this only hides what would fail."""
@@ -89,13 +128,14 @@ def user_actions(actor: Actor, occupier: Occupier, user: OccupierUser | None = N
     return frozenset(offered)
 
 
-def _occupier(db: Session, ctx: StaffContext, occupier_id: int) -> Occupier:
+def load_occupier(db: Session, ctx: StaffContext, occupier_id: int) -> Occupier:
     return get_occupier(db, ctx.actor, occupier_id)
 
 
-def _user(
+def load_user(
     db: Session, ctx: StaffContext, occupier: Occupier, user_id: int, *, for_update: bool = False
 ) -> OccupierUser:
+    """The user, in the staff member's scope and of this occupier (else NotFound)."""
     user = get_user(db, ctx.actor, user_id, for_update=for_update)
     if user.occupier_id != occupier.id:
         raise NotFound()
@@ -119,17 +159,33 @@ def _list_context(
         db, ctx.actor, q=q or None, occupier_id=occupier.id, cursor=cursor, limit=PAGE_SIZE
     )
     total = queries.count_users(db, ctx.actor, occupier_id=occupier.id) if with_count else None
-    return {"users": page.items, "next_cursor": page.next_cursor, "total": total, "q": q}
+    return {
+        "users": page.items,
+        "next_cursor": page.next_cursor,
+        "total": total,
+        "q": q,
+        "wifi_status": _wifi_status(db, page.items),
+    }
+
+
+def _wifi_status(db: Session, users: list[OccupierUser]) -> dict[int, str]:
+    """Each listed user's Wi-Fi state (one query for the page)."""
+    return {uid: str(a.status) for uid, a in wifi_queries.accounts_by_user(db, [u.id for u in users]).items()}
 
 
 def _detail_context(
     db: Session, ctx: StaffContext, occupier: Occupier, user: OccupierUser | None
 ) -> dict[str, Any]:
-    return {
+    context: dict[str, Any] = {
         "user": user,
         "user_groups": _member_groups(db, user.id) if user is not None else [],
         "actions": user_actions(ctx.actor, occupier, user),
+        "detail_sections": [s.template for s in DETAIL_SECTIONS] if user is not None else [],
     }
+    if user is not None:
+        for section in DETAIL_SECTIONS:
+            context.update(section.context(db, ctx.actor, occupier, user))
+    return context
 
 
 def show_pane(
@@ -169,7 +225,7 @@ def users_tab(
     ctx: StaffContext = Depends(console),
 ) -> Response:
     """The Users tab: the list filtered as you type, the top user selected."""
-    occupier = _occupier(db, ctx, occupier_id)
+    occupier = load_occupier(db, ctx, occupier_id)
     q = q.strip()
     target = hx_target(request)
     listing = _list_context(db, ctx, occupier, q, cursor, with_count=target != "user-more")
@@ -204,21 +260,25 @@ def user_detail(
     db: Session = Depends(get_db, scope="function"),
     ctx: StaffContext = Depends(console),
 ) -> Response:
-    occupier = _occupier(db, ctx, occupier_id)
-    user = _user(db, ctx, occupier, user_id)
+    occupier = load_occupier(db, ctx, occupier_id)
+    user = load_user(db, ctx, occupier, user_id)
     return show_pane(
         request, db, ctx, occupier, "users/_detail.html", _detail_context(db, ctx, occupier, user)
     )
 
 
-def _after_change(
+def after_change(
     request: Request, db: Session, ctx: StaffContext, occupier: Occupier, user: OccupierUser, flash: str
 ) -> Response:
     """Show the user's details again, with the changed list row swapped in out of band."""
     set_flash(request, flash)
     if hx_target(request) != DETAIL_TARGET:
         return redirect(request, f"/occupiers/{occupier.id}/users/{user.id}", flash=flash)
-    context = {**_detail_context(db, ctx, occupier, user), "row_changed": True}
+    context = {
+        **_detail_context(db, ctx, occupier, user),
+        "row_changed": True,
+        "wifi_status": _wifi_status(db, [user]),
+    }
     return show_pane(request, db, ctx, occupier, "users/_detail.html", context)
 
 
@@ -237,8 +297,8 @@ def edit_user_form(
     db: Session = Depends(get_db, scope="function"),
     ctx: StaffContext = Depends(console),
 ) -> Response:
-    occupier = _occupier(db, ctx, occupier_id)
-    user = _user(db, ctx, occupier, user_id)
+    occupier = load_occupier(db, ctx, occupier_id)
+    user = load_user(db, ctx, occupier, user_id)
     service.ensure_changeable(user)
     form = Form(values={**_user_values(user, EDIT_FIELDS), "version": user.version_id})
     return show_pane(request, db, ctx, occupier, "users/_edit.html", {"user": user, "form": form})
@@ -253,8 +313,8 @@ def edit_user(
     ctx: StaffContext = Depends(console),
     data: FormData = Depends(form_data),
 ) -> Response:
-    occupier = _occupier(db, ctx, occupier_id)
-    user = _user(db, ctx, occupier, user_id, for_update=True)
+    occupier = load_occupier(db, ctx, occupier_id)
+    user = load_user(db, ctx, occupier, user_id, for_update=True)
     values: dict[str, Any] = {name: forms.text(data, name) for name in EDIT_FIELDS}
     version = forms.text(data, "version")
     form = Form(values={**values, "version": version})
@@ -269,7 +329,7 @@ def edit_user(
         return show_pane(
             request, db, ctx, occupier, "users/_edit.html", {"user": user, "form": form}, status_code=422
         )
-    return _after_change(request, db, ctx, occupier, user, "user_updated")
+    return after_change(request, db, ctx, occupier, user, "user_updated")
 
 
 # --- change email -------------------------------------------------------------------------------------
@@ -283,8 +343,8 @@ def change_email_form(
     db: Session = Depends(get_db, scope="function"),
     ctx: StaffContext = Depends(console),
 ) -> Response:
-    occupier = _occupier(db, ctx, occupier_id)
-    user = _user(db, ctx, occupier, user_id)
+    occupier = load_occupier(db, ctx, occupier_id)
+    user = load_user(db, ctx, occupier, user_id)
     service.ensure_changeable(user)
     form = Form(values={"email": user.email})
     return show_pane(request, db, ctx, occupier, "users/_email.html", {"user": user, "form": form})
@@ -299,8 +359,8 @@ def change_email(
     ctx: StaffContext = Depends(console),
     data: FormData = Depends(form_data),
 ) -> Response:
-    occupier = _occupier(db, ctx, occupier_id)
-    user = _user(db, ctx, occupier, user_id, for_update=True)
+    occupier = load_occupier(db, ctx, occupier_id)
+    user = load_user(db, ctx, occupier, user_id, for_update=True)
     form = Form(values={"email": forms.text(data, "email")})
     try:
         service.change_email(db, user, form.values["email"], actor=ctx.actor)
@@ -310,7 +370,7 @@ def change_email(
         return show_pane(
             request, db, ctx, occupier, "users/_email.html", {"user": user, "form": form}, status_code=422
         )
-    return _after_change(request, db, ctx, occupier, user, "email_changed")
+    return after_change(request, db, ctx, occupier, user, "email_changed")
 
 
 # --- groups ----------------------------------------------------------------------------------------------
@@ -324,8 +384,8 @@ def user_groups_form(
     db: Session = Depends(get_db, scope="function"),
     ctx: StaffContext = Depends(console),
 ) -> Response:
-    occupier = _occupier(db, ctx, occupier_id)
-    user = _user(db, ctx, occupier, user_id)
+    occupier = load_occupier(db, ctx, occupier_id)
+    user = load_user(db, ctx, occupier, user_id)
     service.ensure_changeable(user)
     form = Form(values={"group_ids": [str(g) for g in groups.user_group_ids(db, user.id)]})
     return show_pane(
@@ -347,8 +407,8 @@ def save_user_groups(
     ctx: StaffContext = Depends(console),
     data: FormData = Depends(form_data),
 ) -> Response:
-    occupier = _occupier(db, ctx, occupier_id)
-    user = _user(db, ctx, occupier, user_id, for_update=True)
+    occupier = load_occupier(db, ctx, occupier_id)
+    user = load_user(db, ctx, occupier, user_id, for_update=True)
     wanted = forms.ids(data, "group_ids")
     try:
         groups.set_user_groups(db, user, wanted, actor=ctx.actor)
@@ -364,7 +424,7 @@ def save_user_groups(
             {"user": user, "form": form, "available": groups.list_available(db, occupier)},
             status_code=422,
         )
-    return _after_change(request, db, ctx, occupier, user, "groups_saved")
+    return after_change(request, db, ctx, occupier, user, "groups_saved")
 
 
 # --- deactivate / reactivate / delete ----------------------------------------------------------------
@@ -378,10 +438,10 @@ def deactivate(
     db: Session = Depends(get_db, scope="function"),
     ctx: StaffContext = Depends(console),
 ) -> Response:
-    occupier = _occupier(db, ctx, occupier_id)
-    user = _user(db, ctx, occupier, user_id, for_update=True)
+    occupier = load_occupier(db, ctx, occupier_id)
+    user = load_user(db, ctx, occupier, user_id, for_update=True)
     service.deactivate_user(db, user, actor=ctx.actor)
-    return _after_change(request, db, ctx, occupier, user, "user_deactivated")
+    return after_change(request, db, ctx, occupier, user, "user_deactivated")
 
 
 @router.post("/occupiers/{occupier_id:int}/users/{user_id:int}/reactivate")
@@ -392,10 +452,10 @@ def reactivate(
     db: Session = Depends(get_db, scope="function"),
     ctx: StaffContext = Depends(console),
 ) -> Response:
-    occupier = _occupier(db, ctx, occupier_id)
-    user = _user(db, ctx, occupier, user_id, for_update=True)
+    occupier = load_occupier(db, ctx, occupier_id)
+    user = load_user(db, ctx, occupier, user_id, for_update=True)
     service.reactivate_user(db, user, actor=ctx.actor)
-    return _after_change(request, db, ctx, occupier, user, "user_reactivated")
+    return after_change(request, db, ctx, occupier, user, "user_reactivated")
 
 
 @router.get("/occupiers/{occupier_id:int}/users/{user_id:int}/delete")
@@ -407,8 +467,8 @@ def confirm_delete(
     ctx: StaffContext = Depends(console),
 ) -> Response:
     """The confirmation as a page (the dialog's fallback without JavaScript)."""
-    occupier = _occupier(db, ctx, occupier_id)
-    user = _user(db, ctx, occupier, user_id)
+    occupier = load_occupier(db, ctx, occupier_id)
+    user = load_user(db, ctx, occupier, user_id)
     service.ensure_changeable(user)
     return show_pane(request, db, ctx, occupier, "users/_confirm_delete.html", {"user": user})
 
@@ -421,8 +481,8 @@ def delete(
     db: Session = Depends(get_db, scope="function"),
     ctx: StaffContext = Depends(console),
 ) -> Response:
-    occupier = _occupier(db, ctx, occupier_id)
-    user = _user(db, ctx, occupier, user_id, for_update=True)
+    occupier = load_occupier(db, ctx, occupier_id)
+    user = load_user(db, ctx, occupier, user_id, for_update=True)
     service.delete_user(db, user, actor=ctx.actor)
     return redirect(request, f"/occupiers/{occupier.id}/users", flash="user_deleted")
 
@@ -448,15 +508,26 @@ def _wizard_pane(
         ctx,
         subject.occupier,
         "users/_wizard.html",
-        {"user": None, "wizard": view, "form": form, "available": subject.groups, "selected_id": None},
+        {
+            "user": None,
+            "wizard": view,
+            "form": form,
+            "subject": subject,
+            "available": subject.groups,
+            "selected_id": None,
+        },
         status_code=status_code,
     )
 
 
 def _subject(db: Session, ctx: StaffContext, occupier_id: int) -> NewUserSubject:
-    occupier = _occupier(db, ctx, occupier_id)
+    occupier = load_occupier(db, ctx, occupier_id)
     service.ensure_occupier_open(occupier)
-    return NewUserSubject(occupier=occupier, groups=list(groups.list_available(db, occupier)))
+    operator = db.get(Operator, occupier.operator_id)
+    if operator is None:  # pragma: no cover - the foreign key guarantees it
+        raise NotFound()
+    available = list(groups.list_available(db, occupier))
+    return NewUserSubject(occupier=occupier, operator=operator, groups=available)
 
 
 def _new_user_data(values: dict[str, Any]) -> dict[str, Any]:
@@ -477,8 +548,14 @@ def add_user_form(
 ) -> Response:
     subject = _subject(db, ctx, occupier_id)
     steps = ADD_USER_WIZARD.active(subject)
-    form = Form(values={"language": "en", "group_ids": []})
-    return _wizard_pane(request, db, ctx, subject, steps[0], form)
+    values: dict[str, Any] = {"language": "en", "group_ids": []}
+    for action in _step_actions(steps):
+        values.update(action.defaults(subject))
+    return _wizard_pane(request, db, ctx, subject, steps[0], Form(values=values))
+
+
+def _step_actions(steps: list[Step]) -> list[WizardStepAction]:
+    return [a for a in WIZARD_STEP_ACTIONS if a.step in steps]
 
 
 @router.post("/occupiers/{occupier_id:int}/users/new")
@@ -501,19 +578,26 @@ def add_user(
         payload = forms.parse(UserCreate, _new_user_data(form.values))
     except FieldErrors as exc:
         form.add_errors(exc)
+    for action in _step_actions(steps):
+        if (errors := action.check(form.values)) is not None:
+            form.add_errors(errors)
     if go == "next":
         # Moving on checks only this step's required fields and lengths; the rest is checked on submit.
         form.errors = {k: v for k, v in form.errors.items() if k in current.fields}
         if form.has_errors:
             return _wizard_pane(request, db, ctx, subject, current, form, status_code=422)
         return _wizard_pane(request, db, ctx, subject, ADD_USER_WIZARD.neighbour(steps, current, +1), form)
+    flash = "user_created"
     if not form.has_errors:
         try:
+            # The user and what the further steps set up for them: one transaction, all or nothing.
             user = service.create_user(db, subject.occupier, payload, actor=ctx.actor)
+            for action in _step_actions(steps):
+                flash = action.create(db, user, form.values, ctx.actor) or flash
         except FieldErrors as exc:
             db.rollback()
             form.add_errors(exc)
     if form.has_errors:
         step = ADD_USER_WIZARD.step_with_errors(steps, form, current)
         return _wizard_pane(request, db, ctx, subject, step, form, status_code=422)
-    return redirect(request, f"/occupiers/{subject.occupier.id}/users/{user.id}", flash="user_created")
+    return redirect(request, f"/occupiers/{subject.occupier.id}/users/{user.id}", flash=flash)

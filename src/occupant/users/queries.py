@@ -1,12 +1,14 @@
 """Reading occupier users: scoped lists, search by any fragment of name or email, keyset pages.
 
-A search page is found one of two ways, chosen by how many users match:
+A search page is found one of three ways, chosen by how many users match:
 
 * few (at most ``FEW_MATCHES``, which the trigram index — SQLite FTS5 / PostgreSQL pg_trgm — tells
   for fragments of three characters or more): the index gives their ids and only those rows are put
   in name order;
-* many, or a fragment too short for the index: walk the name-ordered index, testing each row, and
-  stop at the first page of matches — short, because matches are frequent.
+* many: walk the name-ordered index, testing each row, and stop at the first page of matches — short,
+  because matches are frequent;
+* a fragment too short for the index: walk the first ``SHORT_WALK`` users in name order; if they hold
+  less than a page of matches, the fragment is rare and all its matches are collected and sorted.
 
 Each statement leaves the planner one sensible plan. Left to choose, both databases walked the whole
 name index for rare fragments (``ORDER BY sort_key LIMIT n`` with a misjudged match count), which
@@ -18,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, literal_column, select, text, true, tuple_
+from sqlalchemy import ColumnElement, Select, column, func, literal_column, select, table, text, true, tuple_
 from sqlalchemy.orm import Session
 
 from occupant.authz.actor import Actor
@@ -31,23 +33,30 @@ def _escape_like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-# A fragment with at most this many matches is answered from the trigram index; one with more walks the
-# name-ordered index, where a page of matches is usually near the start. Per dialect: SQLite's FTS5 gives
-# ids without reading the table, while PostgreSQL rechecks every trigram candidate in the table itself.
-# Measured at a million users (bench/search.py): p95 lowest at 5,000 on SQLite, 2,000-3,000 on PostgreSQL.
-FEW_MATCHES = {"sqlite": 5000, "postgresql": 3000}
+# A fragment with at most this many matches is answered from the trigram index (its matches put in name
+# order); one with more walks the name-ordered index, where a page of matches is usually near the start.
+# At a million users (bench/search.py) the p95 is lowest around 5,000 on both databases: fewer sends
+# clustered matches (a common surname: all near one spot of the name order) to long walks; more makes
+# the sort of the matches cost more than the walk it saves.
+FEW_MATCHES = 5000
+# A fragment too short for the trigram index looks at this many users in name order before deciding that
+# it is rare (fewer than a page of matches among them) and collecting all its matches instead.
+SHORT_WALK = 20_000
 
 
 def _needle(q: str | None) -> str:
     return " ".join((q or "").lower().split())
 
 
+def _fts_phrase(needle: str) -> str:
+    return '"' + needle.replace('"', '""') + '"'
+
+
 def _fts_matching(needle: str) -> Select[Any]:
-    phrase = '"' + needle.replace('"', '""') + '"'
     return (
         select(literal_column("rowid"))
         .select_from(text("occupier_users_fts"))
-        .where(text("occupier_users_fts MATCH :phrase").bindparams(phrase=phrase))
+        .where(text("occupier_users_fts MATCH :phrase").bindparams(phrase=_fts_phrase(needle)))
     )
 
 
@@ -64,11 +73,57 @@ def search_clause(session: Session, q: str) -> ColumnElement[bool] | None:
     return func.instr(OccupierUser.search_text, needle) > 0
 
 
-def _contains(session: Session, needle: str) -> ColumnElement[bool]:
+def _contains(session: Session, needle: str, column: Any = OccupierUser.search_text) -> ColumnElement[bool]:
     """Contains ``needle``, tested on each row walked; never answered from the trigram index."""
     if session.get_bind().dialect.name == "postgresql":
-        return func.strpos(OccupierUser.search_text, needle) > 0
-    return func.instr(OccupierUser.search_text, needle) > 0
+        return func.strpos(column, needle) > 0
+    return func.instr(column, needle) > 0
+
+
+def _keys_by_walking(
+    session: Session,
+    actor: Actor,
+    needle: str,
+    *,
+    occupier_id: int | None,
+    status: UserStatus | str | None,
+    after: list[Any] | None,
+    limit: int,
+) -> list[int]:
+    """Ids of the next ``limit + 1`` users in name order whose name or email contains ``needle``, for a
+    fragment the trigram index cannot answer (shorter than three characters).
+
+    The first SHORT_WALK users in name order are looked at; a page of matches among them is the answer
+    (a common fragment: most are). Otherwise the fragment is rare and walking on could read every user
+    one by one (seconds at a million), so all its matches are collected in one scan and sorted.
+    """
+    candidates = filtered(session, actor, occupier_id=occupier_id, status=status).with_only_columns(
+        OccupierUser.id, OccupierUser.sort_key, OccupierUser.search_text
+    )
+    if after is not None:
+        candidates = candidates.where(
+            tuple_(OccupierUser.sort_key, OccupierUser.id) > tuple_(after[0], after[1])
+        )
+    walked = candidates.order_by(OccupierUser.sort_key, OccupierUser.id).limit(SHORT_WALK).subquery("walked")
+    ids = list(
+        session.scalars(
+            select(walked.c.id)
+            .where(_contains(session, needle, walked.c.search_text))
+            .order_by(walked.c.sort_key, walked.c.id)
+            .limit(limit + 1)
+        )
+    )
+    if len(ids) > limit:
+        return ids
+    matches = (
+        candidates.with_only_columns(OccupierUser.id, OccupierUser.sort_key)
+        .where(_contains(session, needle))
+        .cte("matches")
+        .prefix_with("MATERIALIZED")
+    )
+    return list(
+        session.scalars(select(matches.c.id).order_by(matches.c.sort_key, matches.c.id).limit(limit + 1))
+    )
 
 
 def _keys_from_index(
@@ -89,9 +144,8 @@ def _keys_from_index(
         return []  # stored text never holds NUL, and neither database accepts it in a pattern
     if len(needle) < 3:
         return None
-    dialect = session.get_bind().dialect.name
-    few = FEW_MATCHES.get(dialect, 3000)
-    if dialect == "postgresql":
+    few = FEW_MATCHES
+    if session.get_bind().dialect.name == "postgresql":
         # One statement: the matches (rechecked in the table, so their sort keys come along), counted,
         # and the page of them in name order. The materialized CTE leaves no other plan to pick.
         like = OccupierUser.search_text.like(f"%{_escape_like(needle)}%", escape="\\")
@@ -118,7 +172,25 @@ def _keys_from_index(
         return [row.id for row in rows if row.id is not None]
     ids = list(session.scalars(_fts_matching(needle).limit(few + 1)))
     if len(ids) > few:
-        return None
+        if occupier_id is None and not status and actor.is_operator_admin:
+            return None
+        # Many matches, but perhaps few where this actor looks (a site, an occupier): FTS5 knows only the
+        # text, so its matches are checked against the filters as it streams them, FEW_MATCHES at most.
+        # (SQLite compares text as code points, as Python does: sorting here gives the database's order.)
+        fts = table("occupier_users_fts", column("rowid"))
+        scoped = (
+            filtered(session, actor, occupier_id=occupier_id, status=status)
+            .with_only_columns(OccupierUser.sort_key, OccupierUser.id)
+            .select_from(fts)
+            .join(OccupierUser, OccupierUser.id == fts.c.rowid)
+            .where(text("occupier_users_fts MATCH :phrase").bindparams(phrase=_fts_phrase(needle)))
+        )
+        if after is not None:
+            scoped = scoped.where(tuple_(OccupierUser.sort_key, OccupierUser.id) > tuple_(after[0], after[1]))
+        in_scope = session.execute(scoped.limit(few + 1)).all()
+        if len(in_scope) > few:
+            return None
+        return [user_id for _key, user_id in sorted((row.sort_key, row.id) for row in in_scope)[: limit + 1]]
     if not ids:
         return []
     # FTS5 knows only the text: the filters and the order come from the table. Every candidate's key is
@@ -167,9 +239,15 @@ def list_users(
     after = decode_cursor(cursor, 2)
     needle = _needle(q)
     if needle:
-        ids = _keys_from_index(
-            session, actor, needle, occupier_id=occupier_id, status=status, after=after, limit=limit
-        )
+        filters: dict[str, Any] = {
+            "occupier_id": occupier_id,
+            "status": status,
+            "after": after,
+            "limit": limit,
+        }
+        ids = _keys_from_index(session, actor, needle, **filters)
+        if ids is None and len(needle) < 3:
+            ids = _keys_by_walking(session, actor, needle, **filters)
         if ids is not None:
             return _load_page(session, ids, limit)
     stmt = filtered(session, actor, occupier_id=occupier_id, status=status)

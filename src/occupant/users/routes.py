@@ -25,22 +25,44 @@ from occupant.api.schemas import PageOut
 from occupant.authz import scope
 from occupant.groups import service as groups
 from occupant.groups.schemas import GroupIds, UserGroupsOut
+from occupant.kit.pagination import Page
 from occupant.users import queries, service
 from occupant.users.models import OccupierUser, UserStatus
 from occupant.users.schemas import EmailChange, UserCreate, UserDetailOut, UserOut, UserUpdate
+from occupant.wifi import queries as wifi_queries
+from occupant.wifi import service as wifi_service
+from occupant.wifi.models import WifiAccount
 
 router = APIRouter(tags=["users"], responses=responses.COMMON)
 UserPage = Annotated[PageParams, Depends(page_params(str, int))]
 StatusFilter = Annotated[UserStatus | None, Query(description="Only users with this record status.")]
 
 
-def user_out(user: OccupierUser) -> UserOut:
-    return UserOut.model_validate(user).model_copy(update={"busy": user.is_busy})
+def user_out(user: OccupierUser, wifi: WifiAccount | None) -> UserOut:
+    extra: dict[str, object] = {"busy": user.is_busy}
+    if wifi is not None:
+        extra |= {
+            "wifi_status": str(wifi.status),
+            "wifi_homesite_id": wifi.homesite_id,
+            "wifi_device_limit": wifi.device_limit,
+        }
+    return UserOut.model_validate(user).model_copy(update=extra)
+
+
+def users_page(
+    request: Request, response: Response, db: Session, found: Page[OccupierUser]
+) -> PageOut[UserOut]:
+    """A page of users with their Wi-Fi state (one query for the whole page's accounts)."""
+    wifi = wifi_queries.accounts_by_user(db, [u.id for u in found.items])
+    return paged(request, response, found, lambda u: user_out(u, wifi.get(u.id)))
 
 
 def user_detail(db: Session, user: OccupierUser, response: Response) -> UserDetailOut:
     set_etag(response, user)
-    return UserDetailOut(**user_out(user).model_dump(), group_ids=sorted(groups.user_group_ids(db, user.id)))
+    return UserDetailOut(
+        **user_out(user, wifi_service.account_of(db, user)).model_dump(),
+        group_ids=sorted(groups.user_group_ids(db, user.id)),
+    )
 
 
 @router.get("/users", summary="List users across the operator")
@@ -58,7 +80,7 @@ def list_users(
     found = queries.list_users(
         db, actor, q=q, occupier_id=occupier_id, status=status, cursor=page.cursor, limit=page.limit
     )
-    return paged(request, response, found, user_out)
+    return users_page(request, response, db, found)
 
 
 @router.get("/occupiers/{occupier_id}/users", summary="List an occupier's users", responses=responses.ONE)
@@ -76,7 +98,7 @@ def list_occupier_users(
     found = queries.list_users(
         db, actor, q=q, occupier_id=occupier.id, status=status, cursor=page.cursor, limit=page.limit
     )
-    return paged(request, response, found, user_out)
+    return users_page(request, response, db, found)
 
 
 @router.post(

@@ -66,6 +66,11 @@ class UserOut(BaseModel):
     external_id: str | None
     status: str
     busy: bool = False
+    wifi_status: str | None = Field(
+        default=None, description="`PROVISIONING`, `ACTIVE` or `DEACTIVATED`; null without a Wi-Fi account."
+    )
+    wifi_homesite_id: int | None = None
+    wifi_device_limit: int | None = None
     created_at: datetime
     updated_at: datetime
 

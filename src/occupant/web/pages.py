@@ -35,9 +35,10 @@ def install(app: FastAPI) -> None:
     from occupant.sites.pages import router as sites
     from occupant.staff.pages import router as staff
     from occupant.users.pages import router as users
+    from occupant.wifi.pages import router as wifi
 
     static_assets.check()
     app.mount("/static", StaticFiles(directory=static_assets.STATIC_DIR), name="static")
-    for router in (home, staff, occupiers, users, groups, sites, audit, mailbox):
+    for router in (home, staff, occupiers, users, wifi, groups, sites, audit, mailbox):
         app.include_router(router)
     install_error_handlers(app)

@@ -43,6 +43,24 @@ class WifiAccountExists(Conflict):
     default_message = "This user already has a Wi-Fi account."
 
 
+class WifiUsernameTaken(Conflict):
+    """RADIUS has one namespace of usernames for the whole instance, while emails are unique per operator."""
+
+    code = "wifi_username_taken"
+    default_message = (
+        "This email address is already a Wi-Fi username on this service; the user needs another email "
+        "address for Wi-Fi."
+    )
+
+
+def _ensure_username_free(session: Session, username: str, account_id: int | None = None) -> None:
+    stmt = select(WifiAccount.id).where(WifiAccount.username == username)
+    if account_id is not None:
+        stmt = stmt.where(WifiAccount.id != account_id)
+    if session.scalar(stmt.limit(1)) is not None:
+        raise WifiUsernameTaken()
+
+
 def account_of(session: Session, user: OccupierUser) -> WifiAccount | None:
     return session.scalars(select(WifiAccount).where(WifiAccount.user_id == user.id)).first()
 
@@ -135,7 +153,8 @@ def create_wifi_account(
     """Give the user a Wi-Fi account: a new password by email, PROVISIONING until RADIUS has it.
 
     Raises WifiAccountExists, FieldErrors (invalid_homesite, invalid_device_limit), ActionInProgress,
-    OccupierDecommissioned, InvalidState (a deactivated user).
+    OccupierDecommissioned, InvalidState (a deactivated user), WifiUsernameTaken (the email is another
+    operator's Wi-Fi username).
     """
     require(actor, Perm.MANAGE_USERS)
     ensure_changeable(user)
@@ -154,6 +173,7 @@ def create_wifi_account(
         errors += exc.errors
     if errors or homesite is None or limit is None:
         raise FieldErrors(errors)
+    _ensure_username_free(session, user.email_key)
     account = WifiAccount(
         operator_id=user.operator_id,
         occupier_id=user.occupier_id,
@@ -197,6 +217,18 @@ def deactivate_wifi(session: Session, user: OccupierUser, *, actor: Actor) -> Wi
     ensure_changeable(user)
     account = _require_account(session, user)
     if account.status == WifiStatus.DEACTIVATED:
+        if account.suspended_with_user:  # switched off with its user: now it stays off when the user returns
+            account.suspended_with_user = False
+            session.flush()
+            record(
+                session,
+                actor=actor,
+                action="wifi.deactivated",
+                target_type="occupier_user",
+                target_id=user.id,
+                occupier_id=user.occupier_id,
+                fields=["wifi_status"],
+            )
         return account
     old = account.status
     account.status = WifiStatus.DEACTIVATED
@@ -321,6 +353,48 @@ def change_device_limit(
     return account
 
 
+def update_wifi_account(
+    session: Session,
+    user: OccupierUser,
+    *,
+    status: WifiStatus | None = None,
+    homesite_id: int | None = None,
+    device_limit: int | None = None,
+    actor: Actor,
+) -> WifiAccount:
+    """Several changes at once (API PATCH, the console's settings form, ``occupant wifi set``); None = keep.
+
+    Every invalid field is reported together before anything changes. Deactivation runs first and
+    activation last, so the user gets at most one new password by email, naming the new homesite and
+    limit. Raises what the single actions raise (NoWifiAccount, FieldErrors, ActionInProgress, ...).
+    """
+    require(actor, Perm.MANAGE_USERS)
+    ensure_changeable(user)
+    _require_account(session, user)
+    errors: list[dict[str, str]] = []
+    if homesite_id is not None:
+        try:
+            _homesite(user.occupier, homesite_id)
+        except FieldErrors as exc:
+            errors += exc.errors
+    if device_limit is not None:
+        try:
+            _check_limit(session, user.occupier, device_limit)
+        except FieldErrors as exc:
+            errors += exc.errors
+    if errors:
+        raise FieldErrors(errors)
+    if status == WifiStatus.DEACTIVATED:
+        deactivate_wifi(session, user, actor=actor)
+    if device_limit is not None:
+        change_device_limit(session, user, device_limit, actor=actor)
+    if homesite_id is not None:
+        change_homesite(session, user, homesite_id, actor=actor)
+    if status == WifiStatus.ACTIVE:
+        activate_wifi(session, user, actor=actor)
+    return _require_account(session, user)
+
+
 def connected_devices(session: Session, user: OccupierUser) -> list[RadAcct]:
     """The user's open accounting sessions (devices connected now), newest first."""
     account = account_of(session, user)
@@ -422,6 +496,7 @@ def on_email_changed(session: Session, user: OccupierUser) -> None:
     account = account_of(session, user)
     if account is None or account.username == user.email_key:
         return
+    _ensure_username_free(session, user.email_key, account.id)
     old = account.username
     account.username = user.email_key
     sync.rename(session, old, account.username)

@@ -246,9 +246,9 @@ def upgrade() -> None:
 def _site_groups_for_existing_sites() -> None:
     """Existing sites get their RADIUS home and guest groups (as radius.sync.sync_site writes them)."""
     conn = op.get_bind()
-    sites = conn.execute(sa.text("SELECT id, code, wifi_vlan, guest_vlan FROM sites")).all()
+    sites = conn.execute(sa.text("SELECT id, operator_id, code, wifi_vlan, guest_vlan FROM sites")).all()
     specials = set(".^$*+?()[]{}|\\")
-    for site_id, code, wifi_vlan, guest_vlan in sites:
+    for site_id, operator_id, code, wifi_vlan, guest_vlan in sites:
         nas = [
             r[0]
             for r in conn.execute(
@@ -261,7 +261,8 @@ def _site_groups_for_existing_sites() -> None:
             check = ("=~", "^(" + "|".join(escaped) + ")$")
         else:
             check = ("==", "!no-access-point")
-        for group, vlan in ((f"home:{code}", wifi_vlan), (f"guest:{code}", guest_vlan)):
+        group_key = f"{operator_id}:{code}"
+        for group, vlan in ((f"home:{group_key}", wifi_vlan), (f"guest:{group_key}", guest_vlan)):
             conn.execute(
                 sa.text(
                     "INSERT INTO radgroupcheck (groupname, attribute, op, value) "
