@@ -159,6 +159,7 @@ def test_operator_admin_manages_an_occupiers_users(
 
     # Edit: the details and the list row change in place.
     detail.get_by_role("link", name="Edit").click()
+    expect(detail.get_by_label("First name")).to_be_focused()  # settled: typing no longer races the autofocus
     detail.get_by_label("Job title").fill("Head of Facilities")
     detail.get_by_label("Last name").fill("Fischer-Lang")
     screenshot(page, "06-edit-user")

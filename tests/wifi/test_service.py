@@ -817,10 +817,6 @@ def test_the_confirmation_is_queued_after_commit_and_the_sweep_recovers_a_lost_o
         assert s.scalars(select(OccupierUser.status)).all() == [UserStatus.ACTIVE] * 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="occupant.kit.db runs on_commit hooks when a savepoint is released, not only on the real commit",
-)
 def test_the_confirmation_waits_for_the_commit_when_more_users_follow_in_the_transaction(committed):
     """A bulk create: Wi-Fi for one user, then the next user is created (a savepoint flush) before commit.
 

@@ -114,6 +114,8 @@ def on_commit(session: Session, callback: Callable[[], None], *, key: Hashable |
 
 @event.listens_for(Session, "after_commit")
 def _run_commit_hooks(session: Session) -> None:
+    if session.in_nested_transaction():  # a savepoint was released: the real commit is still to come
+        return
     hooks = session.info.pop(_HOOKS_KEY, None)
     if not hooks:
         return

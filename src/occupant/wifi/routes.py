@@ -29,7 +29,8 @@ WIFI_CONFLICTS: dict[int | str, dict[str, Any]] = {
     409: {
         "model": ErrorOut,
         "description": "`no_wifi_account`, `wifi_account_exists`, `action_in_progress` (the user is busy, "
-        "e.g. provisioning), `occupier_decommissioned`, `invalid_state` (a deactivated user or account).",
+        "e.g. provisioning), `occupier_decommissioned`, `invalid_state` (a deactivated user or account), "
+        "`wifi_username_taken` (the email is already a Wi-Fi username elsewhere on this service).",
     }
 }
 WRITE = {**responses.NOT_FOUND, **WIFI_CONFLICTS}

@@ -26,7 +26,7 @@ from occupant.radius import sync
 from occupant.radius.models import RadAcct
 from occupant.sites.models import Site
 from occupant.users.models import OccupierUser, UserStatus
-from occupant.users.service import ensure_changeable
+from occupant.users.service import ensure_changeable, ensure_occupier_open
 from occupant.wifi.models import WifiAccount, WifiStatus
 from occupant.wifi.passwords import new_wifi_password, nt_hash
 
@@ -409,8 +409,13 @@ def connected_devices(session: Session, user: OccupierUser) -> list[RadAcct]:
 
 
 def clear_session(session: Session, user: OccupierUser, radacct_id: int, *, actor: Actor) -> None:
-    """Close a stale session (a device gone without an accounting Stop), freeing a place under the limit."""
+    """Close a stale session (a device gone without an accounting Stop), freeing a place under the limit.
+
+    Allowed while the user is busy (a stale session is what may be blocking them), not while the
+    occupier is being decommissioned.
+    """
     require(actor, Perm.MANAGE_USERS)
+    ensure_occupier_open(user.occupier)
     account = _require_account(session, user)
     row = session.get(RadAcct, radacct_id)
     if row is None or row.username != account.username or row.acctstoptime is not None:
