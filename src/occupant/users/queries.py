@@ -172,10 +172,10 @@ def _keys_from_index(
         return [row.id for row in rows if row.id is not None]
     ids = list(session.scalars(_fts_matching(needle).limit(few + 1)))
     if len(ids) > few:
-        if occupier_id is None and not status and actor.is_operator_admin:
-            return None
-        # Many matches, but perhaps few where this actor looks (a site, an occupier): FTS5 knows only the
-        # text, so its matches are checked against the filters as it streams them, FEW_MATCHES at most.
+        if actor.is_operator_admin or actor.occupier_id is not None or occupier_id is not None:
+            return None  # dense where the actor looks too; or one occupier's users, a short walk anyway
+        # Many matches, but perhaps few at this site manager's sites: FTS5 knows only the text, so its
+        # matches are checked against the scope as it streams them, FEW_MATCHES at most.
         # (SQLite compares text as code points, as Python does: sorting here gives the database's order.)
         fts = table("occupier_users_fts", column("rowid"))
         scoped = (
@@ -246,7 +246,7 @@ def list_users(
             "limit": limit,
         }
         ids = _keys_from_index(session, actor, needle, **filters)
-        if ids is None and len(needle) < 3:
+        if ids is None and len(needle) < 3 and occupier_id is None and actor.occupier_id is None:
             ids = _keys_by_walking(session, actor, needle, **filters)
         if ids is not None:
             return _load_page(session, ids, limit)
