@@ -125,7 +125,8 @@ def _row(name: str, info: DatasetInfo, result: LoadResult, connections: int, wor
     )
 
 
-def run(info: DatasetInfo, *, seconds: float, connections: int, workers: int) -> list[Row]:
+def run(info: DatasetInfo, *, seconds: float, connections: list[int], workers: int) -> list[Row]:
+    """Each endpoint at each concurrency in ``connections`` (the server is started once)."""
     with app_sessions(info) as (_engine, factory):
         key_id, token = api_key(factory, info)
         with factory() as session:
@@ -143,24 +144,14 @@ def run(info: DatasetInfo, *, seconds: float, connections: int, workers: int) ->
     try:
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         rng = random.Random(5)
-        result = run_load(
-            "127.0.0.1",
-            port,
-            lambda: f"/api/v1/users/{rng.randint(first_id, last_id)}",
-            headers,
-            connections=connections,
-            seconds=seconds,
-        )
-        rows.append(_row("REST API GET /api/v1/users/{id}", info, result, connections, workers))
-        result = run_load(
-            "127.0.0.1",
-            port,
-            lambda: "/api/v1/users?limit=50",
-            headers,
-            connections=connections,
-            seconds=seconds,
-        )
-        rows.append(_row("REST API GET /api/v1/users?limit=50", info, result, connections, workers))
+        endpoints = [
+            ("REST API GET /api/v1/users/{id}", lambda: f"/api/v1/users/{rng.randint(first_id, last_id)}"),
+            ("REST API GET /api/v1/users?limit=50", lambda: "/api/v1/users?limit=50"),
+        ]
+        for name, make_path in endpoints:
+            for n in connections:
+                result = run_load("127.0.0.1", port, make_path, headers, connections=n, seconds=seconds)
+                rows.append(_row(f"{name}, {n} connections", info, result, n, workers))
     finally:
         _stop_server(proc)
         with app_sessions(info) as (_engine, factory):

@@ -131,15 +131,16 @@ def ensure(backend: Backend, spec: ds.Spec, *, rebuild: bool = False) -> Dataset
     if not rebuild and server.exists(database):
         comment = server.comment(database)
         if comment:
+            labelled: DatasetInfo | None
             try:
-                info = DatasetInfo(**json.loads(comment))
+                labelled = DatasetInfo(**json.loads(comment))
             except (ValueError, TypeError):
-                info = None
-            why = "no label" if info is None else _reusable(info, fp)
-            if info is not None and why is None:
-                if _upgrade_if_needed(info):
-                    server.set_comment(database, json.dumps(asdict(info)))
-                return info
+                labelled = None
+            why = "no label" if labelled is None else _reusable(labelled, fp)
+            if labelled is not None and why is None:
+                if _upgrade_if_needed(labelled):
+                    server.set_comment(database, json.dumps(asdict(labelled)))
+                return labelled
             log(f"postgresql dataset {database} is stale ({why}): rebuilding")
     info = _build_postgres(server.url(database), database, spec, fp)
     info.server = f"PostgreSQL {server.version()}" + (" (throwaway)" if server.throwaway else "")

@@ -286,7 +286,7 @@ def iter_user_batches(
                     at = email.index("@")
                     email = ".".join(p[:1].upper() + p[1:] for p in email[:at].split(".")) + email[at:]
                 derived.first_name, derived.last_name, derived.email = first, last, email
-                refresh(derived)  # type: ignore[arg-type]
+                refresh(derived)  # a duck-typed holder: the model's rule, without ORM overhead
                 site = plan.site_codes[0] if rng.random() < 0.8 else rng.choice(plan.site_codes)
                 mobile = None
                 if rng.random() < 0.85:

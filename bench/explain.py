@@ -40,7 +40,7 @@ def explain(
         def capture(
             _conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool
         ) -> None:
-            if statement.lstrip().upper().startswith("SELECT"):
+            if statement.lstrip().upper().startswith(("SELECT", "WITH")):
                 captured.append((statement, parameters))
 
         event.listen(engine, "before_cursor_execute", capture)

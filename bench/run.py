@@ -36,7 +36,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--queries", type=int, default=220, help="timed search queries after warm-up")
     p.add_argument("--warmup", type=int, default=30)
     p.add_argument("--api-seconds", type=float, default=15.0, help="load per API endpoint")
-    p.add_argument("--api-connections", type=int, default=16, help="concurrent keep-alive connections")
+    p.add_argument(
+        "--api-connections",
+        type=lambda text: [int(n) for n in text.split(",")],
+        default=[4, 16],
+        help="concurrent keep-alive connections, comma-separated (default 4,16)",
+    )
     p.add_argument("--api-workers", type=int, default=2)
     p.add_argument("--outbox-messages", type=int, default=10_000)
     p.add_argument("--radius-users", type=int, default=100_000, help="radius: Wi-Fi accounts on each side")

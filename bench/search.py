@@ -8,6 +8,7 @@ occupier and its sites), commit, close. Warm-up queries (a different seeded list
 from __future__ import annotations
 
 from collections import defaultdict
+from functools import partial
 from statistics import mean
 
 from sqlalchemy import text
@@ -47,7 +48,7 @@ def _measure(
     more: list[bool] = []
     for q in queries:
         seconds, page = request(
-            factory, lambda s, q=q: list_users(s, actor, q=q.text, occupier_id=occupier_id, limit=50)
+            factory, partial(list_users, actor=actor, q=q.text, occupier_id=occupier_id, limit=50)
         )
         timings.append(seconds)
         counts.append(len(page.items))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 import time
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select
@@ -77,10 +78,10 @@ def run(info: DatasetInfo, *, iterations: int = 220, warmup: int = 30) -> list[R
             return len(page.items), count_users(session, admin, occupier_id=occupier_id)
 
         for i in range(warmup):
-            request(factory, lambda s, i=i: tab(s, big[i % len(big)]))
+            request(factory, partial(tab, occupier_id=big[i % len(big)]))
         timings = []
         for i in range(iterations):
-            seconds, (shown, total) = request(factory, lambda s, i=i: tab(s, big[i % len(big)]))
+            seconds, (shown, total) = request(factory, partial(tab, occupier_id=big[i % len(big)]))
             assert shown == 50 and total == info.occupier_sizes[str(big[i % len(big)])], (shown, total)
             timings.append(seconds)
         rows.append(
@@ -99,7 +100,7 @@ def run(info: DatasetInfo, *, iterations: int = 220, warmup: int = 30) -> list[R
         timings, counts = [], []
         for i, (occupier_id, q) in enumerate(fragments):
             seconds, page = request(
-                factory, lambda s, o=occupier_id, q=q: list_users(s, admin, q=q, occupier_id=o, limit=50)
+                factory, partial(list_users, actor=admin, q=q, occupier_id=occupier_id, limit=50)
             )
             if i >= warmup:
                 timings.append(seconds)
@@ -139,8 +140,7 @@ def run(info: DatasetInfo, *, iterations: int = 220, warmup: int = 30) -> list[R
         timings = []
         for i, (occupier_id, cursor) in enumerate(picks):
             seconds, _page = request(
-                factory,
-                lambda s, o=occupier_id, c=cursor: list_users(s, admin, occupier_id=o, cursor=c, limit=50),
+                factory, partial(list_users, actor=admin, occupier_id=occupier_id, cursor=cursor, limit=50)
             )
             if i >= warmup:
                 timings.append(seconds)
@@ -190,11 +190,11 @@ def _console_pages(
             Row(n, info.backend, target=f"p95 ≤ {TARGET_MS:g} ms", skipped="the console has no such page yet")
             for n in names
         ]
-    requests = [
+    requests: list[list[tuple[str, dict[str, str]]]] = [
         [(PAGE_PATH.format(id=big[i % len(big)]), {}) for i in range(warmup + iterations)],
         [(PAGE_PATH.format(id=o), {"q": q}) for o, q in fragments[: warmup + iterations]],
     ]
-    htmx = [{}, {"HX-Request": "true", "HX-Target": "user-results"}]
+    htmx: list[dict[str, str]] = [{}, {"HX-Request": "true", "HX-Target": "user-results"}]
     rows = []
     runtime.use_session_factory(factory)
     try:

@@ -1,7 +1,8 @@
 """Reading occupier users: scoped lists, search by any fragment of name or email, keyset pages.
 
-A search page is found one of three ways, chosen by how many users match:
+A search page is found one of four ways, chosen by how many users match:
 
+* very many (".com"): the first ``PEEK`` users in name order already hold a page of matches;
 * few (at most ``FEW_MATCHES``, which the trigram index — SQLite FTS5 / PostgreSQL pg_trgm — tells
   for fragments of three characters or more): the index gives their ids and only those rows are put
   in name order;
@@ -39,6 +40,9 @@ def _escape_like(value: str) -> str:
 # clustered matches (a common surname: all near one spot of the name order) to long walks; more makes
 # the sort of the matches cost more than the walk it saves.
 FEW_MATCHES = 5000
+# Every search first looks at this many users in name order: a common fragment (".com", "son") has a
+# page of matches among them, found before asking the trigram index, which would list all its matches.
+PEEK = 500
 # A fragment too short for the trigram index looks at this many users in name order before deciding that
 # it is rare (fewer than a page of matches among them) and collecting all its matches instead.
 SHORT_WALK = 20_000
@@ -80,31 +84,28 @@ def _contains(session: Session, needle: str, column: Any = OccupierUser.search_t
     return func.instr(column, needle) > 0
 
 
-def _keys_by_walking(
+def _candidates(
     session: Session,
     actor: Actor,
-    needle: str,
     *,
     occupier_id: int | None,
     status: UserStatus | str | None,
     after: list[Any] | None,
-    limit: int,
-) -> list[int]:
-    """Ids of the next ``limit + 1`` users in name order whose name or email contains ``needle``, for a
-    fragment the trigram index cannot answer (shorter than three characters).
-
-    The first SHORT_WALK users in name order are looked at; a page of matches among them is the answer
-    (a common fragment: most are). Otherwise the fragment is rare and walking on could read every user
-    one by one (seconds at a million), so all its matches are collected in one scan and sorted.
-    """
-    candidates = filtered(session, actor, occupier_id=occupier_id, status=status).with_only_columns(
+) -> Select[int, str, str]:
+    """The users the actor can see after the cursor: id, sort key and search text (no ORM objects)."""
+    stmt = filtered(session, actor, occupier_id=occupier_id, status=status).with_only_columns(
         OccupierUser.id, OccupierUser.sort_key, OccupierUser.search_text
     )
     if after is not None:
-        candidates = candidates.where(
-            tuple_(OccupierUser.sort_key, OccupierUser.id) > tuple_(after[0], after[1])
-        )
-    walked = candidates.order_by(OccupierUser.sort_key, OccupierUser.id).limit(SHORT_WALK).subquery("walked")
+        stmt = stmt.where(tuple_(OccupierUser.sort_key, OccupierUser.id) > tuple_(after[0], after[1]))
+    return stmt
+
+
+def _keys_in_window(
+    session: Session, needle: str, candidates: Select[int, str, str], window: int, limit: int
+) -> list[int] | None:
+    """Ids of the next ``limit + 1`` matches when the next ``window`` users in name order hold them."""
+    walked = candidates.order_by(OccupierUser.sort_key, OccupierUser.id).limit(window).subquery("walked")
     ids = list(
         session.scalars(
             select(walked.c.id)
@@ -113,8 +114,16 @@ def _keys_by_walking(
             .limit(limit + 1)
         )
     )
-    if len(ids) > limit:
-        return ids
+    return ids if len(ids) > limit else None
+
+
+def _keys_of_all_matches(
+    session: Session, needle: str, candidates: Select[int, str, str], limit: int
+) -> list[int]:
+    """Ids of the next ``limit + 1`` matches, found by testing every candidate once and sorting the matches:
+    for a rare fragment the trigram index cannot answer, where walking on in name order would read every
+    user one by one (seconds at a million). The materialized CTE keeps the scan from following the index.
+    """
     matches = (
         candidates.with_only_columns(OccupierUser.id, OccupierUser.sort_key)
         .where(_contains(session, needle))
@@ -140,8 +149,6 @@ def _keys_from_index(
     the trigram index finds at most FEW_MATCHES of them; None when it finds more (or cannot: a fragment
     shorter than three characters).
     """
-    if "\x00" in needle:
-        return []  # stored text never holds NUL, and neither database accepts it in a pattern
     if len(needle) < 3:
         return None
     few = FEW_MATCHES
@@ -239,15 +246,17 @@ def list_users(
     after = decode_cursor(cursor, 2)
     needle = _needle(q)
     if needle:
-        filters: dict[str, Any] = {
-            "occupier_id": occupier_id,
-            "status": status,
-            "after": after,
-            "limit": limit,
-        }
-        ids = _keys_from_index(session, actor, needle, **filters)
+        if "\x00" in needle:
+            return Page(items=[])  # stored text never holds NUL, and neither database accepts it in a pattern
+        filters: dict[str, Any] = {"occupier_id": occupier_id, "status": status, "after": after}
+        candidates = _candidates(session, actor, **filters)
+        ids = _keys_in_window(session, needle, candidates, PEEK, limit)
+        if ids is None:
+            ids = _keys_from_index(session, actor, needle, **filters, limit=limit)
         if ids is None and len(needle) < 3 and occupier_id is None and actor.occupier_id is None:
-            ids = _keys_by_walking(session, actor, needle, **filters)
+            ids = _keys_in_window(session, needle, candidates, SHORT_WALK, limit)
+            if ids is None:
+                ids = _keys_of_all_matches(session, needle, candidates, limit)
         if ids is not None:
             return _load_page(session, ids, limit)
     stmt = filtered(session, actor, occupier_id=occupier_id, status=status)
