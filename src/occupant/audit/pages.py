@@ -10,7 +10,6 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response, StreamingResponse
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from occupant.audit import queries
 from occupant.authz.actor import ActorKind
@@ -21,7 +20,7 @@ from occupant.kit.errors import FieldErrors
 from occupant.kit.runtime import get_session_factory
 from occupant.occupiers.models import Occupier
 from occupant.staff.models import StaffUser
-from occupant.web.deps import StaffContext, console, get_db
+from occupant.web.deps import ConsoleDb, StaffContext, console
 from occupant.web.forms import Form
 from occupant.web.render import render
 
@@ -67,8 +66,8 @@ def parse_filters(params: dict[str, str]) -> tuple[Form, dict[str, Any]]:
 @router.get("/audit")
 def audit_log(
     request: Request,
+    db: ConsoleDb,
     cursor: str | None = None,
-    db: Session = Depends(get_db, scope="function"),
     ctx: StaffContext = Depends(console),
 ) -> Response:
     require(ctx.actor, Perm.VIEW_AUDIT)

@@ -22,7 +22,7 @@ from occupant.sites.models import Site
 from occupant.users import queries as user_queries
 from occupant.users.models import OccupierUser
 from occupant.web import forms
-from occupant.web.deps import StaffContext, console, form_data, get_db
+from occupant.web.deps import ConsoleDb, StaffContext, console, form_data
 from occupant.web.forms import Form
 from occupant.web.render import redirect, render
 
@@ -88,9 +88,7 @@ def _list_page(
 
 
 @router.get("/groups")
-def group_list(
-    request: Request, db: Session = Depends(get_db, scope="function"), ctx: StaffContext = Depends(console)
-) -> Response:
+def group_list(request: Request, db: ConsoleDb, ctx: StaffContext = Depends(console)) -> Response:
     """Operator groups by site, and occupiers' own groups, with their member counts."""
     return _list_page(request, db, ctx, Form())
 
@@ -98,7 +96,7 @@ def group_list(
 @router.post("/groups/new")
 def create_site_group(
     request: Request,
-    db: Session = Depends(get_db, scope="function"),
+    db: ConsoleDb,
     ctx: StaffContext = Depends(console),
     data: FormData = Depends(form_data),
 ) -> Response:
@@ -150,7 +148,7 @@ def _occupier_groups_page(
 def occupier_groups(
     request: Request,
     occupier_id: int,
-    db: Session = Depends(get_db, scope="function"),
+    db: ConsoleDb,
     ctx: StaffContext = Depends(console),
 ) -> Response:
     """The occupier's Groups tab: the groups its users may join (its sites' and its own)."""
@@ -162,7 +160,7 @@ def occupier_groups(
 def create_occupier_group(
     request: Request,
     occupier_id: int,
-    db: Session = Depends(get_db, scope="function"),
+    db: ConsoleDb,
     ctx: StaffContext = Depends(console),
     data: FormData = Depends(form_data),
 ) -> Response:
@@ -247,9 +245,9 @@ def _group_page(
 @router.get("/groups/{group_id:int}")
 def group_page(
     request: Request,
+    db: ConsoleDb,
     group_id: int,
     q: str = "",
-    db: Session = Depends(get_db, scope="function"),
     ctx: StaffContext = Depends(console),
 ) -> Response:
     """A group and its members; find users to add as you type."""
@@ -261,7 +259,7 @@ def group_page(
 def save_members(
     request: Request,
     group_id: int,
-    db: Session = Depends(get_db, scope="function"),
+    db: ConsoleDb,
     ctx: StaffContext = Depends(console),
     data: FormData = Depends(form_data),
 ) -> Response:
@@ -279,7 +277,7 @@ def save_members(
 def rename(
     request: Request,
     group_id: int,
-    db: Session = Depends(get_db, scope="function"),
+    db: ConsoleDb,
     ctx: StaffContext = Depends(console),
     data: FormData = Depends(form_data),
 ) -> Response:
@@ -297,7 +295,7 @@ def rename(
 def confirm_delete(
     request: Request,
     group_id: int,
-    db: Session = Depends(get_db, scope="function"),
+    db: ConsoleDb,
     ctx: StaffContext = Depends(console),
 ) -> Response:
     group = service.get_group(db, ctx.actor, group_id)
@@ -308,7 +306,7 @@ def confirm_delete(
 def delete(
     request: Request,
     group_id: int,
-    db: Session = Depends(get_db, scope="function"),
+    db: ConsoleDb,
     ctx: StaffContext = Depends(console),
 ) -> Response:
     group = service.get_group(db, ctx.actor, group_id)

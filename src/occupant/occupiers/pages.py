@@ -19,7 +19,7 @@ from occupant.occupiers.models import Occupier, OccupierState
 from occupant.occupiers.schemas import OccupierCreate, OccupierUpdate
 from occupant.sites.models import Site
 from occupant.web import forms
-from occupant.web.deps import StaffContext, console, form_data, get_db
+from occupant.web.deps import ConsoleDb, StaffContext, console, form_data
 from occupant.web.forms import Form
 from occupant.web.render import hx_target, redirect, render
 
@@ -73,9 +73,9 @@ def visible_sites(db: Session, actor: Actor) -> list[Site]:
 @router.get("/occupiers")
 def occupier_list(
     request: Request,
+    db: ConsoleDb,
     q: str = "",
     cursor: str | None = None,
-    db: Session = Depends(get_db, scope="function"),
     ctx: StaffContext = Depends(console),
 ) -> Response:
     """Occupiers in the staff member's scope, filtered as you type."""
@@ -138,9 +138,7 @@ def _form_page(
 
 
 @router.get("/occupiers/new")
-def new_occupier_form(
-    request: Request, db: Session = Depends(get_db, scope="function"), ctx: StaffContext = Depends(console)
-) -> Response:
+def new_occupier_form(request: Request, db: ConsoleDb, ctx: StaffContext = Depends(console)) -> Response:
     require(ctx.actor, Perm.MANAGE_OCCUPIERS)
     form = Form(
         values={
@@ -156,7 +154,7 @@ def new_occupier_form(
 @router.post("/occupiers/new")
 def create_occupier(
     request: Request,
-    db: Session = Depends(get_db, scope="function"),
+    db: ConsoleDb,
     ctx: StaffContext = Depends(console),
     data: FormData = Depends(form_data),
 ) -> Response:
@@ -175,7 +173,7 @@ def create_occupier(
 def occupier_page(
     request: Request,
     occupier_id: int,
-    db: Session = Depends(get_db, scope="function"),
+    db: ConsoleDb,
     ctx: StaffContext = Depends(console),
 ) -> Response:
     """The occupier's overview: sites, switches, state; while decommissioning, the state refreshes itself."""
@@ -195,7 +193,7 @@ def occupier_page(
 def edit_occupier_form(
     request: Request,
     occupier_id: int,
-    db: Session = Depends(get_db, scope="function"),
+    db: ConsoleDb,
     ctx: StaffContext = Depends(console),
 ) -> Response:
     require(ctx.actor, Perm.MANAGE_OCCUPIERS)
@@ -210,7 +208,7 @@ def edit_occupier_form(
 def edit_occupier(
     request: Request,
     occupier_id: int,
-    db: Session = Depends(get_db, scope="function"),
+    db: ConsoleDb,
     ctx: StaffContext = Depends(console),
     data: FormData = Depends(form_data),
 ) -> Response:
@@ -237,7 +235,7 @@ def edit_occupier(
 def confirm_decommission(
     request: Request,
     occupier_id: int,
-    db: Session = Depends(get_db, scope="function"),
+    db: ConsoleDb,
     ctx: StaffContext = Depends(console),
 ) -> Response:
     """The confirmation as a page (the dialog's fallback without JavaScript)."""
@@ -250,7 +248,7 @@ def confirm_decommission(
 def decommission(
     request: Request,
     occupier_id: int,
-    db: Session = Depends(get_db, scope="function"),
+    db: ConsoleDb,
     ctx: StaffContext = Depends(console),
 ) -> Response:
     """Start (or retry) decommissioning: every user of the occupier is deleted by a background job."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from occupant.authz.scope import Perm, get_site, require, site_filter
@@ -15,7 +14,7 @@ from occupant.sites import service
 from occupant.sites.models import Site
 from occupant.sites.schemas import SiteCreate, SiteUpdate
 from occupant.web import forms
-from occupant.web.deps import StaffContext, console, form_data, get_db
+from occupant.web.deps import ConsoleDb, StaffContext, console, form_data
 from occupant.web.forms import Form
 from occupant.web.render import redirect, render
 
@@ -24,9 +23,7 @@ VLANS = ("wifi_vlan", "guest_vlan")
 
 
 @router.get("/sites")
-def site_list(
-    request: Request, db: Session = Depends(get_db, scope="function"), ctx: StaffContext = Depends(console)
-) -> Response:
+def site_list(request: Request, db: ConsoleDb, ctx: StaffContext = Depends(console)) -> Response:
     """The operator's sites (a site manager sees the sites they manage)."""
     sites = list(db.scalars(select(Site).where(site_filter(ctx.actor)).order_by(Site.code)))
     counts: dict[int, int] = dict(
@@ -65,7 +62,7 @@ def new_site_form(request: Request, ctx: StaffContext = Depends(console)) -> Res
 @router.post("/sites/new")
 def create_site(
     request: Request,
-    db: Session = Depends(get_db, scope="function"),
+    db: ConsoleDb,
     ctx: StaffContext = Depends(console),
     data: FormData = Depends(form_data),
 ) -> Response:
@@ -87,7 +84,7 @@ def create_site(
 def edit_site_form(
     request: Request,
     site_id: int,
-    db: Session = Depends(get_db, scope="function"),
+    db: ConsoleDb,
     ctx: StaffContext = Depends(console),
 ) -> Response:
     require(ctx.actor, Perm.MANAGE_SITES)
@@ -110,7 +107,7 @@ def edit_site_form(
 def edit_site(
     request: Request,
     site_id: int,
-    db: Session = Depends(get_db, scope="function"),
+    db: ConsoleDb,
     ctx: StaffContext = Depends(console),
     data: FormData = Depends(form_data),
 ) -> Response:
@@ -142,7 +139,7 @@ def edit_site(
 def confirm_delete_site(
     request: Request,
     site_id: int,
-    db: Session = Depends(get_db, scope="function"),
+    db: ConsoleDb,
     ctx: StaffContext = Depends(console),
 ) -> Response:
     require(ctx.actor, Perm.MANAGE_SITES)
@@ -154,7 +151,7 @@ def confirm_delete_site(
 def delete_site(
     request: Request,
     site_id: int,
-    db: Session = Depends(get_db, scope="function"),
+    db: ConsoleDb,
     ctx: StaffContext = Depends(console),
 ) -> Response:
     site = get_site(db, ctx.actor, site_id)

@@ -20,7 +20,7 @@ from occupant.kit.settings import get_settings
 from occupant.staff import service, setup
 from occupant.staff.models import ApiKey, StaffSession
 from occupant.web import forms
-from occupant.web.deps import CSRF_FIELD, SESSION_COOKIE, StaffContext, console, form_data, get_db
+from occupant.web.deps import CSRF_FIELD, SESSION_COOKIE, ConsoleDb, StaffContext, console, form_data
 from occupant.web.forms import Form
 from occupant.web.render import FLASH_COOKIE, redirect, render, safe_next
 
@@ -95,9 +95,7 @@ def _sign_in_page(
 
 
 @router.get("/sign-in")
-def sign_in_form(
-    request: Request, next: str = "", db: Session = Depends(get_db, scope="function")
-) -> Response:
+def sign_in_form(request: Request, db: ConsoleDb, next: str = "") -> Response:
     """The sign-in form; with no staff yet, how to create the first admin instead."""
     next_url = safe_next(next, "/")
     if service.resolve_session(db, request.cookies.get(SESSION_COOKIE)) is not None:
@@ -106,9 +104,7 @@ def sign_in_form(
 
 
 @router.post("/sign-in")
-def sign_in(
-    request: Request, db: Session = Depends(get_db, scope="function"), data: FormData = Depends(form_data)
-) -> Response:
+def sign_in(request: Request, db: ConsoleDb, data: FormData = Depends(form_data)) -> Response:
     next_url = safe_next(forms.text(data, "next"), "/")
     form = Form(values={"email": forms.text(data, "email")})
     if not _pre_session_ok(request, data):
@@ -136,9 +132,7 @@ def sign_in(
 
 
 @router.post("/sign-out")
-def sign_out(
-    request: Request, db: Session = Depends(get_db, scope="function"), ctx: StaffContext = Depends(console)
-) -> Response:
+def sign_out(request: Request, db: ConsoleDb, ctx: StaffContext = Depends(console)) -> Response:
     """End this browser's session on the server, so the cookie is worthless even if it was copied."""
     service.sign_out(db, ctx.session, actor=ctx.actor)
     response = redirect(request, "/sign-in", flash="signed_out")
@@ -165,17 +159,13 @@ def _setup_page(request: Request, db: Session, token: str, form: Form, *, status
 
 
 @router.get("/setup")
-def setup_form(
-    request: Request, token: str = "", db: Session = Depends(get_db, scope="function")
-) -> Response:
+def setup_form(request: Request, db: ConsoleDb, token: str = "") -> Response:
     """First run: the link printed by ``occupant serve`` opens this form to create the first admin."""
     return _setup_page(request, db, token, Form(values={"operator_name": "My workspace"}))
 
 
 @router.post("/setup")
-def run_setup(
-    request: Request, db: Session = Depends(get_db, scope="function"), data: FormData = Depends(form_data)
-) -> Response:
+def run_setup(request: Request, db: ConsoleDb, data: FormData = Depends(form_data)) -> Response:
     token = forms.text(data, "token")
     form = Form(values={name: forms.text(data, name) for name in ("operator_name", "name", "email")})
     if service.has_any_staff(db) or not setup.check_setup_token(token) or not _pre_session_ok(request, data):
@@ -228,9 +218,7 @@ def _keys_page(
 
 
 @router.get("/api-keys")
-def api_keys(
-    request: Request, db: Session = Depends(get_db, scope="function"), ctx: StaffContext = Depends(console)
-) -> Response:
+def api_keys(request: Request, db: ConsoleDb, ctx: StaffContext = Depends(console)) -> Response:
     require(ctx.actor, Perm.MANAGE_API_KEYS)
     return _keys_page(request, db, ctx, Form())
 
@@ -238,7 +226,7 @@ def api_keys(
 @router.post("/api-keys")
 def create_api_key(
     request: Request,
-    db: Session = Depends(get_db, scope="function"),
+    db: ConsoleDb,
     ctx: StaffContext = Depends(console),
     data: FormData = Depends(form_data),
 ) -> Response:
@@ -256,7 +244,7 @@ def create_api_key(
 def confirm_revoke(
     request: Request,
     key_id: int,
-    db: Session = Depends(get_db, scope="function"),
+    db: ConsoleDb,
     ctx: StaffContext = Depends(console),
 ) -> Response:
     require(ctx.actor, Perm.MANAGE_API_KEYS)
@@ -270,7 +258,7 @@ def confirm_revoke(
 def revoke_api_key(
     request: Request,
     key_id: int,
-    db: Session = Depends(get_db, scope="function"),
+    db: ConsoleDb,
     ctx: StaffContext = Depends(console),
 ) -> Response:
     service.revoke_api_key(db, key_id, actor=ctx.actor)

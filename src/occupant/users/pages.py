@@ -30,7 +30,7 @@ from occupant.users import queries, service
 from occupant.users.models import OccupierUser, UserStatus
 from occupant.users.schemas import UserCreate, UserUpdate
 from occupant.web import forms
-from occupant.web.deps import StaffContext, console, form_data, get_db
+from occupant.web.deps import ConsoleDb, StaffContext, console, form_data
 from occupant.web.forms import Form
 from occupant.web.render import hx_target, redirect, render, set_flash
 from occupant.web.wizard import Step, Wizard
@@ -218,10 +218,10 @@ def show_pane(
 @router.get("/occupiers/{occupier_id:int}/users")
 def users_tab(
     request: Request,
+    db: ConsoleDb,
     occupier_id: int,
     q: str = "",
     cursor: str | None = None,
-    db: Session = Depends(get_db, scope="function"),
     ctx: StaffContext = Depends(console),
 ) -> Response:
     """The Users tab: the list filtered as you type, the top user selected."""
@@ -257,7 +257,7 @@ def user_detail(
     request: Request,
     occupier_id: int,
     user_id: int,
-    db: Session = Depends(get_db, scope="function"),
+    db: ConsoleDb,
     ctx: StaffContext = Depends(console),
 ) -> Response:
     occupier = load_occupier(db, ctx, occupier_id)
@@ -294,7 +294,7 @@ def edit_user_form(
     request: Request,
     occupier_id: int,
     user_id: int,
-    db: Session = Depends(get_db, scope="function"),
+    db: ConsoleDb,
     ctx: StaffContext = Depends(console),
 ) -> Response:
     occupier = load_occupier(db, ctx, occupier_id)
@@ -309,7 +309,7 @@ def edit_user(
     request: Request,
     occupier_id: int,
     user_id: int,
-    db: Session = Depends(get_db, scope="function"),
+    db: ConsoleDb,
     ctx: StaffContext = Depends(console),
     data: FormData = Depends(form_data),
 ) -> Response:
@@ -340,7 +340,7 @@ def change_email_form(
     request: Request,
     occupier_id: int,
     user_id: int,
-    db: Session = Depends(get_db, scope="function"),
+    db: ConsoleDb,
     ctx: StaffContext = Depends(console),
 ) -> Response:
     occupier = load_occupier(db, ctx, occupier_id)
@@ -355,7 +355,7 @@ def change_email(
     request: Request,
     occupier_id: int,
     user_id: int,
-    db: Session = Depends(get_db, scope="function"),
+    db: ConsoleDb,
     ctx: StaffContext = Depends(console),
     data: FormData = Depends(form_data),
 ) -> Response:
@@ -381,7 +381,7 @@ def user_groups_form(
     request: Request,
     occupier_id: int,
     user_id: int,
-    db: Session = Depends(get_db, scope="function"),
+    db: ConsoleDb,
     ctx: StaffContext = Depends(console),
 ) -> Response:
     occupier = load_occupier(db, ctx, occupier_id)
@@ -403,7 +403,7 @@ def save_user_groups(
     request: Request,
     occupier_id: int,
     user_id: int,
-    db: Session = Depends(get_db, scope="function"),
+    db: ConsoleDb,
     ctx: StaffContext = Depends(console),
     data: FormData = Depends(form_data),
 ) -> Response:
@@ -435,7 +435,7 @@ def deactivate(
     request: Request,
     occupier_id: int,
     user_id: int,
-    db: Session = Depends(get_db, scope="function"),
+    db: ConsoleDb,
     ctx: StaffContext = Depends(console),
 ) -> Response:
     occupier = load_occupier(db, ctx, occupier_id)
@@ -449,7 +449,7 @@ def reactivate(
     request: Request,
     occupier_id: int,
     user_id: int,
-    db: Session = Depends(get_db, scope="function"),
+    db: ConsoleDb,
     ctx: StaffContext = Depends(console),
 ) -> Response:
     occupier = load_occupier(db, ctx, occupier_id)
@@ -463,7 +463,7 @@ def confirm_delete(
     request: Request,
     occupier_id: int,
     user_id: int,
-    db: Session = Depends(get_db, scope="function"),
+    db: ConsoleDb,
     ctx: StaffContext = Depends(console),
 ) -> Response:
     """The confirmation as a page (the dialog's fallback without JavaScript)."""
@@ -478,7 +478,7 @@ def delete(
     request: Request,
     occupier_id: int,
     user_id: int,
-    db: Session = Depends(get_db, scope="function"),
+    db: ConsoleDb,
     ctx: StaffContext = Depends(console),
 ) -> Response:
     occupier = load_occupier(db, ctx, occupier_id)
@@ -543,7 +543,7 @@ def _new_user_data(values: dict[str, Any]) -> dict[str, Any]:
 def add_user_form(
     request: Request,
     occupier_id: int,
-    db: Session = Depends(get_db, scope="function"),
+    db: ConsoleDb,
     ctx: StaffContext = Depends(console),
 ) -> Response:
     subject = _subject(db, ctx, occupier_id)
@@ -562,7 +562,7 @@ def _step_actions(steps: list[Step]) -> list[WizardStepAction]:
 def add_user(
     request: Request,
     occupier_id: int,
-    db: Session = Depends(get_db, scope="function"),
+    db: ConsoleDb,
     ctx: StaffContext = Depends(console),
     data: FormData = Depends(form_data),
 ) -> Response:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
@@ -34,6 +35,10 @@ def get_db(request: Request) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+# The request's session for page handlers; function scope: it commits before the response is sent.
+ConsoleDb = Annotated[Session, Depends(get_db, scope="function")]
 
 
 def api_actor(request: Request, db: Session = Depends(get_db, scope="function")) -> Actor:

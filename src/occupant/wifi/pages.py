@@ -33,7 +33,7 @@ from occupant.users.pages import (
     user_actions,
 )
 from occupant.web import forms
-from occupant.web.deps import StaffContext, console, form_data, get_db
+from occupant.web.deps import ConsoleDb, StaffContext, console, form_data
 from occupant.web.forms import Form
 from occupant.web.wizard import Step
 from occupant.wifi import queries, service
@@ -134,7 +134,7 @@ def create_form(
     request: Request,
     occupier_id: int,
     user_id: int,
-    db: Session = Depends(get_db, scope="function"),
+    db: ConsoleDb,
     ctx: StaffContext = Depends(console),
 ) -> Response:
     occupier = load_occupier(db, ctx, occupier_id)
@@ -151,7 +151,7 @@ def create(
     request: Request,
     occupier_id: int,
     user_id: int,
-    db: Session = Depends(get_db, scope="function"),
+    db: ConsoleDb,
     ctx: StaffContext = Depends(console),
     data: FormData = Depends(form_data),
 ) -> Response:
@@ -178,7 +178,7 @@ def settings_form(
     request: Request,
     occupier_id: int,
     user_id: int,
-    db: Session = Depends(get_db, scope="function"),
+    db: ConsoleDb,
     ctx: StaffContext = Depends(console),
 ) -> Response:
     occupier = load_occupier(db, ctx, occupier_id)
@@ -196,7 +196,7 @@ def save_settings(
     request: Request,
     occupier_id: int,
     user_id: int,
-    db: Session = Depends(get_db, scope="function"),
+    db: ConsoleDb,
     ctx: StaffContext = Depends(console),
     data: FormData = Depends(form_data),
 ) -> Response:
@@ -225,7 +225,7 @@ def deactivate(
     request: Request,
     occupier_id: int,
     user_id: int,
-    db: Session = Depends(get_db, scope="function"),
+    db: ConsoleDb,
     ctx: StaffContext = Depends(console),
 ) -> Response:
     occupier = load_occupier(db, ctx, occupier_id)
@@ -239,7 +239,7 @@ def activate(
     request: Request,
     occupier_id: int,
     user_id: int,
-    db: Session = Depends(get_db, scope="function"),
+    db: ConsoleDb,
     ctx: StaffContext = Depends(console),
 ) -> Response:
     occupier = load_occupier(db, ctx, occupier_id)
@@ -253,7 +253,7 @@ def confirm_reset_password(
     request: Request,
     occupier_id: int,
     user_id: int,
-    db: Session = Depends(get_db, scope="function"),
+    db: ConsoleDb,
     ctx: StaffContext = Depends(console),
 ) -> Response:
     """The confirmation as a pane (the dialog's fallback without JavaScript)."""
@@ -270,7 +270,7 @@ def reset_password(
     request: Request,
     occupier_id: int,
     user_id: int,
-    db: Session = Depends(get_db, scope="function"),
+    db: ConsoleDb,
     ctx: StaffContext = Depends(console),
 ) -> Response:
     occupier = load_occupier(db, ctx, occupier_id)
@@ -288,7 +288,7 @@ def confirm_clear_session(
     occupier_id: int,
     user_id: int,
     session_id: int,
-    db: Session = Depends(get_db, scope="function"),
+    db: ConsoleDb,
     ctx: StaffContext = Depends(console),
 ) -> Response:
     occupier = load_occupier(db, ctx, occupier_id)
@@ -305,7 +305,7 @@ def clear_session(
     occupier_id: int,
     user_id: int,
     session_id: int,
-    db: Session = Depends(get_db, scope="function"),
+    db: ConsoleDb,
     ctx: StaffContext = Depends(console),
 ) -> Response:
     occupier = load_occupier(db, ctx, occupier_id)
