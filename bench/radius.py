@@ -13,8 +13,8 @@ of a per-user password):
 Each side gets its own ``radiusd`` with the same configuration rendered by ``occupant.radius.config``
 (same server, thread pool, modules, SQL connection pool). The stock side then swaps in FreeRADIUS's
 stock ``queries.conf`` for PostgreSQL and a stock-style virtual server (authorize: eap, mschap, sql,
-pap; session and post-auth: sql), i.e. FreeRADIUS's default SQL policy without Occupant's: no
-lower-casing, no site/VLAN check, no device limit. Debian's full default site runs more modules
+pap; session and post-auth: sql; groups read the stock way, ``read_groups = yes``), i.e. FreeRADIUS's
+default SQL policy without Occupant's: no lower-casing, no site/VLAN check, no device limit. Debian's full default site runs more modules
 (preprocess, files, expiration, ...), so this baseline is, if anything, faster than the real stock one.
 
 Load: PAP Access-Requests, one per distinct user (NAS-Identifier of the user's homesite), ``inflight``
@@ -54,9 +54,8 @@ OCCUPANT_DB = "occupant_bench_radius"
 STOCK_DB = "freeradius_bench_stock"
 STOCK_SQL = Path("/etc/freeradius/3.0/mods-config/sql/main/postgresql")
 SECRET = "bench-radius-secret-0123456789"
-DATA_VERSION = 2  # bump when the rows below change
+DATA_VERSION = 4  # bump when the rows below change
 SITES = 8
-FIXED = "occupant-collate-fix"
 OCCUPIERS = 100
 NAS_PER_SITE = 4
 
@@ -100,13 +99,22 @@ def _nt_hash(password: str) -> str:
     return nt_hash(password)
 
 
+def _schema_head() -> str:
+    """The newest migration: a database built by older migrations is rebuilt."""
+    from alembic.script import ScriptDirectory
+
+    from occupant.kit.migrate import alembic_config
+
+    return str(ScriptDirectory.from_config(alembic_config()).get_current_head())
+
+
 def _cached(server: PgServer, database: str, label: str) -> bool:
     return server.exists(database) and server.comment(database) == label
 
 
 def build_occupant(server: PgServer, users: int, *, rebuild: bool = False) -> dict[str, Any]:
     """Occupant's database with ``users`` ACTIVE Wi-Fi accounts; reused while its label matches."""
-    label = f"occupant radius bench v{DATA_VERSION} users={users}"
+    label = f"occupant radius bench v{DATA_VERSION} users={users} schema={_schema_head()}"
     if not rebuild and _cached(server, OCCUPANT_DB, label):
         return {"built": False}
     from sqlalchemy import select
@@ -343,23 +351,7 @@ def _free_udp_ports(count: int) -> list[int]:
             s.close()
 
 
-_UNCOLLATED = re.compile(r"convert_from\(decode\(([^()]*)\), 'UTF8'\)(?! COLLATE)")
-
-
-def collation_issue(queries: str) -> bool:
-    """Whether the queries compare ``username`` with ``convert_from(..., 'UTF8')`` as shipped: its result
-    takes the "C" collation of its ``name`` argument, so on a database whose default collation is not "C"
-    PostgreSQL cannot use the username indexes and scans radcheck, radusergroup and radacct instead."""
-    return bool(_UNCOLLATED.search(queries))
-
-
-def patch_collation(queries: str) -> str:
-    return _UNCOLLATED.sub(
-        lambda m: f"convert_from(decode({m.group(1)}), 'UTF8') COLLATE \\\"default\\\"", queries
-    )
-
-
-def start_radiusd(name: str, database_url: str, *, stock: bool, fix_collation: bool = False) -> Radiusd:
+def start_radiusd(name: str, database_url: str, *, stock: bool) -> Radiusd:
     from occupant.radius.config import RadiusClient, RadiusOptions, render
 
     directory = OUT / "radius" / name
@@ -378,9 +370,8 @@ def start_radiusd(name: str, database_url: str, *, stock: bool, fix_collation: b
     if stock:
         shutil.copyfile(STOCK_SQL / "queries.conf", directory / "sql" / "queries.conf")
         (directory / "sites" / "default").write_text(STOCK_SITE % {"auth": auth, "acct": acct})
-    if fix_collation:
-        queries = directory / "sql" / "queries.conf"
-        queries.write_text(patch_collation(queries.read_text()))
+        sql_module = directory / "mods" / "sql"  # groups read the stock way (its default)
+        sql_module.write_text(sql_module.read_text().replace("read_groups = no", "read_groups = yes"))
     log_path = directory / "radiusd.log"
     with log_path.open("wb") as out:
         process = subprocess.Popen(
@@ -400,13 +391,11 @@ def start_radiusd(name: str, database_url: str, *, stock: bool, fix_collation: b
 
 
 @contextmanager
-def servers(server: PgServer, *, with_fixed: bool) -> Iterator[dict[str, Radiusd]]:
+def servers(server: PgServer) -> Iterator[dict[str, Radiusd]]:
     started: dict[str, Radiusd] = {}
     try:
         started["stock"] = start_radiusd("stock", server.url(STOCK_DB), stock=True)
         started["occupant"] = start_radiusd("occupant", server.url(OCCUPANT_DB), stock=False)
-        if with_fixed:
-            started[FIXED] = start_radiusd(FIXED, server.url(OCCUPANT_DB), stock=False, fix_collation=True)
         yield started
     finally:
         for radiusd in started.values():
@@ -649,7 +638,6 @@ def missing_tools() -> str | None:
 LABELS = {
     "stock": "postgresql · stock schema.sql + default SQL policy",
     "occupant": "postgresql · Occupant schema + shipped config",
-    FIXED: "postgresql · Occupant, shipped config + COLLATE fix (diagnostic)",
 }
 
 
@@ -667,8 +655,6 @@ def run(
     reason = missing_tools()
     if reason:
         return [Row(title, "postgresql", skipped=reason)]
-    from occupant.radius.config import bundle_dir
-
     server = pg_server()
     built = {
         "occupant": build_occupant(server, users, rebuild=rebuild),
@@ -679,15 +665,9 @@ def run(
             f"radius bench: {side} database "
             + (f"built in {info['seconds']} s" if info["built"] else "reused")
         )
-    with_fixed = collation_issue((bundle_dir() / "sql" / "queries.postgresql.conf").read_text())
     for database in (OCCUPANT_DB, STOCK_DB):  # every run starts without sessions and sign-in history
         with psycopg.connect(server.dsn(database), autocommit=True) as conn:
             conn.execute("TRUNCATE radpostauth, radacct")
-    # As shipped, Occupant's side scans whole tables per request (see collation_issue): measure it on
-    # fewer requests, or one run would take an hour.
-    share = {side: requests for side in ("stock", "occupant", FIXED)}
-    if with_fixed:
-        share["occupant"] = min(requests, 2_000)
     crowd = people(users)
     rng = random.Random(11)
     order = list(range(users))
@@ -695,7 +675,7 @@ def run(
     secret = SECRET.encode()
     workdir = OUT / "radius"
     rc_size = min(requests, 10_000)
-    with servers(server, with_fixed=with_fixed) as running:
+    with servers(server) as running:
         sides = list(running)
         results: dict[str, list[LoadResult]] = {side: [] for side in sides}
         via_radclient: dict[str, list[tuple[float, dict[str, int]]]] = {side: [] for side in sides}
@@ -714,11 +694,11 @@ def run(
                 raise RuntimeError(f"{side}: not every probe was accepted ({check}); log tail:\n{tail}")
             if side != "stock" and set(check.vlans) != {"100"}:
                 raise RuntimeError(f"{side}: expected the secure VLAN 100 for everyone, got {check.vlans}")
-        for side, radiusd in running.items():  # warm every server (connection pools, caches)
-            warm = order[: 3000 if share[side] == requests else 300]
+        for radiusd in running.values():  # warm every server (connection pools, caches)
+            warm = order[:3000]
             send(radiusd.port, [access_request(crowd[i], secret, i) for i in warm], inflight=inflight)
         for side, radiusd in running.items():
-            count = 2000 if share[side] == requests else 200
+            count = 2000
             sample = [access_request(crowd[i], secret, i) for i in order[3000 : 3000 + count]]
             sequential[side] = send(radiusd.port, sample, inflight=1)
         cursor = 5000
@@ -728,7 +708,7 @@ def run(
             packets = [access_request(crowd[i], secret, i) for i in chosen]
             turn = sides[r % len(sides) :] + sides[: r % len(sides)]  # who goes first rotates
             for side in turn:
-                outcome = send(running[side].port, packets[: share[side]], inflight=inflight)
+                outcome = send(running[side].port, packets, inflight=inflight)
                 results[side].append(outcome)
                 log(
                     f"radius bench: round {r + 1}/{rounds} {side}: {outcome.rate:,.0f} req/s, "
@@ -736,7 +716,7 @@ def run(
                 )
             if with_radclient:
                 subset = [crowd[i] for i in chosen[:rc_size]]
-                for side in (s for s in turn if share[s] == requests):
+                for side in turn:
                     seconds, counts = radclient(
                         running[side].port, subset, inflight=inflight, workdir=workdir
                     )
@@ -784,8 +764,6 @@ def run(
                 + "; "
                 + notes
             )
-        if side == FIXED:
-            notes += '; the shipped queries with COLLATE "default" after convert_from (not what ships)'
         rows.append(
             row_cls(
                 benchmark=title,

@@ -49,6 +49,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--radius-rounds", type=int, default=4)
     p.add_argument("--radius-inflight", type=int, default=32)
     p.add_argument("--wifi-accounts", type=int, default=10_000, help="wifi-create: accounts per mode")
+    p.add_argument(
+        "--wifi-bulk-accounts",
+        type=int,
+        default=100_000,
+        help="wifi-create: accounts of the large set-based run (0: skip it)",
+    )
     p.add_argument("--occupier", type=int, help="explain: limit to this occupier")
     p.add_argument("--count", action="store_true", help="explain: also the count query")
     p.add_argument("--site-manager", action="store_true", help="explain: as a site manager of LON01")
@@ -208,7 +214,11 @@ def main(argv: list[str] | None = None) -> int:
         if "wifi-create" in wanted:
             from bench import wifi_create
 
-            rows += measured(lambda b=backend: wifi_create.run(b, accounts=args.wifi_accounts))
+            rows += measured(
+                lambda b=backend: wifi_create.run(
+                    b, accounts=args.wifi_accounts, large=args.wifi_bulk_accounts
+                )
+            )
     if "radius" in wanted:  # FreeRADIUS against PostgreSQL only: one run, both schemas side by side
         from bench import radius
 

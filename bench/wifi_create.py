@@ -1,17 +1,24 @@
-"""Benchmark: time to create 10,000 Wi-Fi accounts through ``wifi.service.create_wifi_account``.
+"""Benchmark: time to create 10,000 Wi-Fi accounts through the service, one by one and set-based.
 
 A fresh database per backend (SQLite file bench/out/wifi_create.sqlite, PostgreSQL database
 occupant_bench_wifi_create) built by the migrations; an operator, four sites and twenty occupiers made
 with the service actions; the users bulk-inserted (not timed). Then, timed, every user gets a Wi-Fi
 account through the service, the whole action included: permission and state checks, a random
 password and its NT hash, the account row, radcheck and radusergroup rows, the password email sealed
-into the outbox, the audit event, and the commit. Two ways:
+into the outbox, the audit event, and the commit. Three ways:
 
-- **one per transaction**, as the REST API or the console does it: load the user, create, commit;
-- **200 per transaction**, as a bulk job would.
+- **one per transaction**, as the REST API or the console does it: load the user,
+  ``create_wifi_account``, commit;
+- **200 per transaction**, a loop of ``create_wifi_account`` calls (a bulk job's batch, one by one);
+- **set-based, 1,000 per call**: ``wifi.bulk.create_wifi_accounts`` with 1,000 users per call and
+  transaction (load the users, create, commit);
+
+then the set-based way again for 100,000 more accounts (a bulk job's maximum), and the worker's
+set-based confirmation of those 100,000 (``confirm_provisioning_many``, 1,000 ids per transaction as
+one queue message carries them): PROVISIONING → ACTIVE, users freed.
 
 The rate is accounts / wall time; p50 / p95 are per account (per transaction in the first mode, the
-transaction's time divided by its size in the second).
+transaction's time divided by its size in the others).
 """
 
 from __future__ import annotations
@@ -38,13 +45,17 @@ from occupant.radius.models import RadCheck, RadUserGroup
 from occupant.sites.schemas import SiteCreate
 from occupant.sites.service import create_site
 from occupant.users.models import OccupierUser, UserStatus
-from occupant.wifi.models import WifiAccount
+from occupant.wifi.bulk import confirm_provisioning_many, create_wifi_accounts
+from occupant.wifi.models import WifiAccount, WifiStatus
 from occupant.wifi.service import create_wifi_account
+from occupant.worker.tasks import WIFI_CONFIRMATION_BATCH
 
 PG_DATABASE = "occupant_bench_wifi_create"
 LANGUAGES = ["en", "fr", "de", "es", "nl"]
 OCCUPIERS = 20
 BATCH = 200
+SET_BATCH = 1_000
+LARGE = 100_000
 
 
 def _fresh_database(backend: Backend) -> str:
@@ -139,7 +150,66 @@ def _batched(factory: Any, actor: Actor, people: list[tuple[int, int]]) -> list[
     return timings
 
 
-def run(backend: Backend, *, accounts: int = 10_000) -> list[Row]:
+def _set_based(factory: Any, actor: Actor, people: list[tuple[int, int]]) -> list[float]:
+    timings = []
+    for start in range(0, len(people), SET_BATCH):
+        chunk = people[start : start + SET_BATCH]
+        started = time.perf_counter()
+        with transaction(factory) as session:
+            ids = [uid for uid, _ in chunk]
+            loaded = {u.id: u for u in session.scalars(select(OccupierUser).where(OccupierUser.id.in_(ids)))}
+            results = create_wifi_accounts(
+                session, [(loaded[user_id], homesite_id, None) for user_id, homesite_id in chunk], actor=actor
+            )
+            failed = [r.error for r in results if r.error is not None]
+            assert not failed, failed[:3]
+        timings += [(time.perf_counter() - started) / len(chunk)] * len(chunk)
+    return timings
+
+
+def _confirm(factory: Any) -> tuple[int, list[float]]:
+    """The worker's set-based confirmation of every PROVISIONING account, one queue message's worth of ids
+    per transaction. Returns (accounts confirmed, per-account timings)."""
+    with factory() as session:
+        pending = list(
+            session.scalars(
+                select(WifiAccount.id)
+                .where(WifiAccount.status == WifiStatus.PROVISIONING)
+                .order_by(WifiAccount.id)
+            )
+        )
+    timings: list[float] = []
+    confirmed = 0
+    for start in range(0, len(pending), WIFI_CONFIRMATION_BATCH):
+        chunk = pending[start : start + WIFI_CONFIRMATION_BATCH]
+        started = time.perf_counter()
+        with transaction(factory) as session:
+            outcome = confirm_provisioning_many(session, chunk)
+        assert not outcome.not_live, outcome.not_live[:3]
+        confirmed += len(outcome.confirmed)
+        timings += [(time.perf_counter() - started) / len(chunk)] * len(chunk)
+    return confirmed, timings
+
+
+def _row(
+    benchmark: str, backend: Backend, count: int, seconds: float, timings: list[float], notes: str
+) -> Row:
+    ms = [t * 1000 for t in timings]
+    rate = count / seconds
+    return Row(
+        benchmark=benchmark,
+        backend=backend,
+        p50_ms=percentile(ms, 50),
+        p95_ms=percentile(ms, 95),
+        max_ms=max(ms),
+        rate=f"{rate:,.0f} accounts/s",
+        notes=f"{seconds:.1f} s for {count:,} accounts ({notes})",
+        samples=len(ms),
+        detail={"seconds": round(seconds, 2), "rate": round(rate, 1), "accounts": count},
+    )
+
+
+def run(backend: Backend, *, accounts: int = 10_000, large: int = LARGE) -> list[Row]:
     from occupant.worker.queue import huey
 
     url = _fresh_database(backend)
@@ -147,38 +217,47 @@ def run(backend: Backend, *, accounts: int = 10_000) -> list[Row]:
     try:
         migrate.upgrade(engine)
         factory = make_session_factory(engine)
-        actor, people = _setup(factory, 2 * accounts)
+        actor, people = _setup(factory, 3 * accounts + large)
         log(f"wifi-create on {backend}: {len(people):,} users ready")
         rows = []
-        for mode, people_part, timed in (
-            ("one per transaction (API)", people[:accounts], _one_per_transaction),
-            (f"{BATCH} per transaction (bulk job)", people[accounts:], _batched),
-        ):
+        what = "password, NT hash, RADIUS rows, sealed email, audit event, busy hold, commit"
+        modes: list[tuple[str, list[tuple[int, int]], Any]] = [
+            (f"{accounts:,}, one per transaction (API)", people[:accounts], _one_per_transaction),
+            (f"{accounts:,}, {BATCH} per transaction, one by one", people[accounts : 2 * accounts], _batched),
+            (
+                f"{accounts:,}, set-based, {SET_BATCH:,} per call",
+                people[2 * accounts : 3 * accounts],
+                _set_based,
+            ),
+        ]
+        if large:
+            modes.append(
+                (f"{large:,}, set-based, {SET_BATCH:,} per call", people[3 * accounts :], _set_based)
+            )
+        for mode, people_part, timed in modes:
             started = time.perf_counter()
             timings = timed(factory, actor, people_part)
             seconds = time.perf_counter() - started
             huey.flush()  # the in-memory queue of confirmations: nothing consumes it here
-            ms = [t * 1000 for t in timings]
-            rate = len(people_part) / seconds
-            log(f"wifi-create on {backend}, {mode}: {rate:,.0f} accounts/s")
+            log(f"wifi-create on {backend}, {mode}: {len(people_part) / seconds:,.0f} accounts/s")
             rows.append(
-                Row(
-                    benchmark=f"create {accounts:,} Wi-Fi accounts via the service, {mode}",
-                    backend=backend,
-                    p50_ms=percentile(ms, 50),
-                    p95_ms=percentile(ms, 95),
-                    max_ms=max(ms),
-                    rate=f"{rate:,.0f} accounts/s",
-                    notes=f"{seconds:.1f} s for {len(people_part):,} accounts (password, NT hash, "
-                    "RADIUS rows, sealed email, audit event, commit)",
-                    samples=len(ms),
-                    detail={
-                        "seconds": round(seconds, 2),
-                        "rate": round(rate, 1),
-                        "accounts": len(people_part),
-                    },
-                )
+                _row(f"create Wi-Fi accounts: {mode}", backend, len(people_part), seconds, timings, what)
             )
+        started = time.perf_counter()
+        confirmed, timings = _confirm(factory)
+        seconds = time.perf_counter() - started
+        log(f"wifi-create on {backend}, confirm: {confirmed / seconds:,.0f} accounts/s")
+        rows.append(
+            _row(
+                f"confirm {confirmed:,} PROVISIONING accounts, set-based, {WIFI_CONFIRMATION_BATCH:,} per "
+                "transaction (worker)",
+                backend,
+                confirmed,
+                seconds,
+                timings,
+                "ACTIVE, users freed, commit",
+            )
+        )
         with factory() as session:
             counts = {
                 "accounts": session.scalar(select(func.count()).select_from(WifiAccount)),
@@ -191,10 +270,11 @@ def run(backend: Backend, *, accounts: int = 10_000) -> list[Row]:
                 ),
                 "occupiers": session.scalar(select(func.count()).select_from(Occupier)),
             }
-        expected = {"accounts": 2 * accounts, "radcheck": 4 * accounts, "radusergroup": 4 * accounts}
+        total = 3 * accounts + large
+        expected = {"accounts": total, "radcheck": 2 * total, "radusergroup": 2 * total, "mails": total}
         wrong = {k: (counts[k], v) for k, v in expected.items() if counts[k] != v}
-        if counts["mails"] != 2 * accounts:
-            wrong["mails"] = (counts["mails"], 2 * accounts)
+        if confirmed != total:
+            wrong["confirmed"] = (confirmed, total)
         for row in rows:
             row.detail["counts"] = counts
             if wrong:

@@ -27,6 +27,10 @@ from occupant.kit import migrate, runtime  # noqa: E402
 from occupant.kit.db import Base, make_engine  # noqa: E402
 from tests.support import postgres  # noqa: E402
 
+# One chromium per test process (session-scoped here, shared by the console and portal browser tests:
+# two Playwright instances cannot run in one thread).
+from tests.web.browser import chromium  # noqa: E402, F401
+
 BACKENDS = ["sqlite", "postgresql"]
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from occupant.accounts.models import AppAccount
 from occupant.authz.actor import Actor, ActorKind, Role
 from occupant.occupiers import service as occupiers
 from occupant.occupiers.models import Occupier
@@ -109,3 +110,44 @@ def make_staff(
     db.add(staff)
     db.flush()
     return staff
+
+
+def make_account(
+    db: Session,
+    user: OccupierUser,
+    *,
+    role: str = "user",
+    portal: bool = True,
+    mobile_app: bool = False,
+    password: str | None = None,
+    actor: Actor | None = None,
+) -> AppAccount:
+    """An app account through the actions: set up and invited (AWAITING_SIGN_IN; NOT_INVITED without
+    apps) and, with ``password``, the emailed invitation link used to set it (ACTIVE)."""
+    from sqlalchemy import select
+
+    from occupant.accounts import service as accounts
+    from occupant.notify.models import OutboxMessage
+    from occupant.notify.service import secret_box
+
+    operator = db.get(Operator, user.operator_id)
+    assert operator is not None
+    account = accounts.set_up_account(
+        db,
+        user,
+        role=role,
+        invite_portal=portal,
+        invite_mobile_app=mobile_app,
+        actor=actor or admin_actor(operator),
+    )
+    if password is not None:
+        message = db.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.occupier_user_id == user.id, OutboxMessage.template == "app_invitation")
+            .order_by(OutboxMessage.id.desc())
+        ).first()
+        assert message is not None and message.sealed_secrets is not None
+        token = secret_box().open(message.sealed_secrets)["link"].rsplit("/", 1)[1]
+        accounts.set_password_with_link(db, token, password, address=None)
+    db.flush()
+    return account

@@ -45,3 +45,32 @@ def test_upgrade_from_empty_and_downgrade_to_base(tmp_path):
     assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
     upgrade(engine)
     assert "occupier_users" in inspect(engine).get_table_names()
+
+
+def test_nas_identifiers_shared_by_two_operators_stop_the_upgrade_with_their_names(tmp_path):
+    import pytest
+    from sqlalchemy import delete, insert
+    from sqlalchemy.exc import IntegrityError
+
+    from occupant.kit.db import make_engine
+    from occupant.kit.migrate import upgrade
+    from occupant.operators.models import Operator
+    from occupant.sites.models import Site, SiteNas
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
+    upgrade(engine, "0004_wifi")
+    with engine.begin() as conn:
+        for n in (1, 2):
+            conn.execute(insert(Operator.__table__).values(id=n, name=f"Operator {n}"))
+            conn.execute(
+                insert(Site.__table__).values(id=n, operator_id=n, code="LON01", name="L", country="GB")
+            )
+            conn.execute(insert(SiteNas.__table__).values(operator_id=n, site_id=n, identifier="ap-1"))
+        conn.execute(insert(SiteNas.__table__).values(operator_id=2, site_id=2, identifier="ap-2"))
+    with pytest.raises(RuntimeError, match=r"more than one operator.*: ap-1\."):
+        upgrade(engine)
+    with engine.begin() as conn:
+        conn.execute(delete(SiteNas.__table__).where(SiteNas.operator_id == 2, SiteNas.identifier == "ap-1"))
+    upgrade(engine)
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(insert(SiteNas.__table__).values(operator_id=2, site_id=2, identifier="ap-1"))

@@ -1,5 +1,6 @@
 """Every model, imported once so that the metadata (and Alembic) sees all tables."""
 
+from occupant.accounts.models import AccountToken, AppAccount, AppSession
 from occupant.audit.models import AuditEvent
 from occupant.groups.models import AccessGroup, group_members
 from occupant.kit.throttle import Throttle
@@ -23,7 +24,10 @@ from occupant.wifi.models import WifiAccount, WifiStatus
 
 __all__ = [
     "AccessGroup",
+    "AccountToken",
     "ApiKey",
+    "AppAccount",
+    "AppSession",
     "AuditEvent",
     "MessageStatus",
     "Nas",

@@ -25,6 +25,24 @@ def test_openapi_lists_every_endpoint_with_bearer_security(api):
         "/api/v1/groups/{group_id}/members": {"get", "put"},
         "/api/v1/audit-events": {"get"},
         "/api/v1/audit-events.csv": {"get"},
+        "/api/v1/users/{user_id}/account": {"get", "put"},
+        "/api/v1/users/{user_id}/account/resend-invitation": {"post"},
+        "/api/v1/users/{user_id}/account/deactivate": {"post"},
+        "/api/v1/users/{user_id}/account/activate": {"post"},
+        "/api/v1/users/{user_id}/account/password-reset": {"post"},
+        "/api/v1/users/{user_id}/account/force-password-reset": {"post"},
+        "/api/v1/users/{user_id}/account/welcome": {"post"},
+        "/api/v1/auth/token": {"post"},
+        "/api/v1/auth/refresh": {"post"},
+        "/api/v1/auth/sign-out": {"post"},
+        "/api/v1/me": {"get", "patch"},
+    }
+    # The mobile app's endpoints take its own tokens (or, to get them, email and password), never an API key.
+    mobile_security: dict[str, list[dict[str, list[str]]]] = {
+        "/api/v1/auth/token": [],
+        "/api/v1/auth/refresh": [],
+        "/api/v1/auth/sign-out": [{"MobileToken": []}],
+        "/api/v1/me": [{"MobileToken": []}],
     }
     for path, methods in expected.items():
         assert set(paths[path]) == methods, path
@@ -39,13 +57,14 @@ def test_openapi_lists_every_endpoint_with_bearer_security(api):
     api_paths = {p: ops for p, ops in paths.items() if p.startswith("/api/v1/")}
     for path, operations in api_paths.items():
         for method, op in operations.items():
-            assert op["security"] == [{"ApiKey": []}], (method, path)
+            assert op["security"] == mobile_security.get(path, [{"ApiKey": []}]), (method, path)
             assert op["tags"], (method, path)
             assert "$ref" in str(op["responses"]["401"]), (method, path)
             ok = next(code for code in op["responses"] if code.startswith("2"))
             if ok != "204" and not path.endswith(".csv"):
                 assert "schema" in str(op["responses"][ok]), (method, path)
-    assert {t["name"] for t in doc["tags"]} >= {"sites", "occupiers", "users", "groups", "audit"}
+    assert {t["name"] for t in doc["tags"]} >= {"sites", "occupiers", "users", "groups", "audit", "accounts"}
+    assert doc["components"]["securitySchemes"]["MobileToken"]["scheme"] == "bearer"
     error = doc["components"]["schemas"]["ErrorOut"]
     assert set(error["properties"]) == {"code", "message", "details"}
     get_user = paths["/api/v1/users/{user_id}"]["get"]["responses"]["200"]["content"]["application/json"]

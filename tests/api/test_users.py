@@ -382,6 +382,10 @@ def test_list_items_carry_the_user_fields(api, crowd):
         "wifi_status",
         "wifi_homesite_id",
         "wifi_device_limit",
+        "account_status",
+        "account_role",
+        "account_portal",
+        "account_mobile_app",
         "created_at",
         "updated_at",
     }

@@ -7,6 +7,7 @@ import re
 from email import policy
 from itertools import combinations
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -21,13 +22,29 @@ OPERATOR = SimpleNamespace(
 
 
 # Keys that choose a wording rather than being shown, with the values they take.
-CHOICES = {"reason": ("created", "activated", "reset", "homesite_changed")}
+CHOICES: dict[str, tuple[Any, ...]] = {
+    "reason": ("created", "activated", "reset", "homesite_changed"),
+    "apps": (["portal", "mobile_app"], ["portal"], ["mobile_app"], []),
+    "app": ("portal", "mobile_app"),
+    "password_set": (True, False),
+    "resent": (False, True),
+}
+# Keys whose sample value must have a certain shape (a link becomes a button only when it is http(s)).
+SAMPLES: dict[str, Any] = {
+    "link": "https://portal.example/portal/invitation/Val-link",
+    "portal_url": "https://portal.example/portal",
+    "expires_hours": 72,
+}
 
 
-def sample_context(template: str, **choices: str) -> dict[str, str]:
+def sample_context(template: str, **choices: Any) -> dict[str, Any]:
     return {
-        key: choices.get(key, CHOICES[key][0])
+        key: choices[key]
+        if key in choices
+        else CHOICES[key][0]
         if key in CHOICES
+        else SAMPLES[key]
+        if key in SAMPLES
         else f"{key.replace('_', '-')}@value.example"
         if "email" in key
         else f"Val-{key}"
@@ -49,7 +66,7 @@ def test_every_template_renders_in_every_language(template, language):
     assert subject and "\n" not in subject and "{{" not in subject
     for key, value in context.items():  # every context value is shown, in both parts
         if key not in CHOICES:
-            assert value in text and value in html
+            assert str(value) in text and str(value) in html
     assert "Atelier Lumière" in text and "Atelier Lumière" in html
     assert "#0b6e4f" in html and f'lang="{language}"' in html
     assert "aide@lumiere.example" in text  # the operator's support address, in the footer and body
@@ -194,3 +211,143 @@ def test_the_wifi_password_mail_says_why_it_was_sent(language):
     assert len(set(bodies)) == len(bodies)
     assert rendered["created"].subject != rendered["reset"].subject
     assert all("Val-password" in r.text and "Val-username" in r.text for r in rendered.values())
+
+
+# --- app accounts: invitation, second-app notice, password reset, welcome ---------------------------------
+
+ACCOUNT_TEMPLATES = ("app_invitation", "app_second_invitation", "password_reset", "welcome")
+APP_NAMES = {  # how each language names the apps, both together first
+    "en": ("the portal and the mobile app", "the portal", "the mobile app"),
+    "fr": ("le portail et l'application mobile", "le portail", "l'application mobile"),
+    "de": ("das Portal und die mobile App", "das Portal", "die mobile App"),
+    "es": ("el portal y la aplicación móvil", "el portal", "la aplicación móvil"),
+    "nl": ("het portaal en de mobiele app", "het portaal", "de mobiele app"),
+}
+
+
+def _choice_combinations(template: str) -> list[dict[str, Any]]:
+    combos: list[dict[str, Any]] = [{}]
+    for key in TEMPLATES[template]:
+        if key in CHOICES:
+            combos = [{**combo, key: value} for combo in combos for value in CHOICES[key]]
+    return combos
+
+
+def _paragraphs(text: str) -> list[str]:
+    """The body's paragraphs, without the operator's name on top, the greeting and the footer."""
+    return text.split("\n-- \n")[0].split("\n\n")[2:]
+
+
+@pytest.mark.parametrize("template", ACCOUNT_TEMPLATES)
+@pytest.mark.parametrize("language", sorted(LANGUAGES))
+def test_account_mails_name_the_person_and_carry_their_link_in_every_wording(template, language):
+    link_key = "link" if "link" in TEMPLATES[template] else "portal_url"
+    for choices in _choice_combinations(template):
+        context = {**sample_context(template, **choices), "first_name": "Zoé-Ånne"}
+        subject, text, html = RENDERER.render(template, language, context, OPERATOR)
+
+        assert "Zoé-Ånne" in text and "Zoé-Ånne" in html, choices
+        assert context[link_key] in text and context[link_key] in html, choices
+        if link_key == "link":  # the secret link is the button
+            assert f'href="{context[link_key]}"' in html, choices
+        assert not re.search(r"{{|{%|}}|%}", subject + text + html), choices
+        assert "mobile_app" not in text + subject and "['" not in text, choices  # apps shown by name
+        if "occupier_name" in context and not choices.get("resent"):
+            assert "Val-occupier_name" in text, choices
+
+
+@pytest.mark.parametrize("language", sorted(LANGUAGES))
+def test_the_invitation_has_a_button_with_the_link_and_says_when_it_expires(language):
+    context = sample_context("app_invitation", expires_hours=48)
+    _, text, html = RENDERER.render("app_invitation", language, context, OPERATOR)
+
+    action = RENDERER.strings("app_invitation")[language]["action"]
+    assert f"{action}:\nhttps://portal.example/portal/invitation/Val-link" in text
+    assert (
+        html.count('href="https://portal.example/portal/invitation/Val-link"') == 2
+    )  # button, and spelled out
+    assert "48" in text and "48" in html
+
+
+@pytest.mark.parametrize("language", sorted(LANGUAGES))
+def test_a_resent_invitation_says_it_is_a_new_link(language):
+    first = RENDERER.render("app_invitation", language, sample_context("app_invitation"), OPERATOR)
+    again = RENDERER.render(
+        "app_invitation", language, sample_context("app_invitation", resent=True), OPERATOR
+    )
+    assert first.subject != again.subject
+    assert _paragraphs(first.text)[0] != _paragraphs(again.text)[0]
+    assert _paragraphs(first.text)[1:] == _paragraphs(again.text)[1:]  # the rest (expiry, what then) stays
+
+
+@pytest.mark.parametrize("language", sorted(LANGUAGES))
+def test_the_apps_are_named_in_the_recipients_language(language):
+    both, portal, mobile = APP_NAMES[language]
+    for template in ("app_invitation", "welcome"):
+        render_apps = [
+            RENDERER.render(template, language, sample_context(template, apps=apps), OPERATOR).text
+            for apps in (["portal", "mobile_app"], ["portal"], ["mobile_app"])
+        ]
+        flat = [" ".join(text.split()) for text in render_apps]  # undo the line wrapping
+        assert both in flat[0], template
+        assert portal in flat[1] and both not in flat[1], template
+        assert mobile in flat[2] and both not in flat[2], template
+
+
+@pytest.mark.parametrize("language", sorted(LANGUAGES))
+def test_the_second_app_notice_depends_on_whether_the_password_is_set(language):
+    def render_notice(app: str, password_set: bool) -> Any:
+        context = sample_context("app_second_invitation", app=app, password_set=password_set)
+        return RENDERER.render("app_second_invitation", language, context, OPERATOR)
+
+    set_portal, unset_portal = render_notice("portal", True), render_notice("portal", False)
+    set_mobile, unset_mobile = render_notice("mobile_app", True), render_notice("mobile_app", False)
+
+    assert set_portal.subject != set_mobile.subject  # the subject names the new app
+    assert _paragraphs(set_portal.text)[1] == _paragraphs(set_mobile.text)[1]  # "the password you use"
+    assert _paragraphs(unset_portal.text)[1] == _paragraphs(unset_mobile.text)[1]  # "the earlier link"
+    assert _paragraphs(set_portal.text)[1] != _paragraphs(unset_portal.text)[1]
+    # A sign-in button only when there is something to sign in to, in the portal, right now.
+    assert 'style="display:inline-block' in set_portal.html
+    for notice in (unset_portal, set_mobile, unset_mobile):
+        assert 'style="display:inline-block' not in notice.html
+
+
+def test_the_english_wording_of_the_account_mails():
+    """One language read in full, as a reviewer would: the sentences that carry the rules."""
+
+    def text(template: str, **choices: Any) -> str:
+        rendered = RENDERER.render(template, "en", sample_context(template, **choices), OPERATOR).text
+        return " ".join(rendered.split())
+
+    invitation = text("app_invitation")
+    assert "Val-occupier_name has invited you to Atelier Lumière" in invitation
+    assert "expires after 72 hours. If it has expired, ask your administrator" in invitation
+    assert "Here is a new link" in text("app_invitation", resent=True)
+    assert "The link we sent you before no longer works." in text("app_invitation", resent=True)
+    assert "sign in with your email address and the password you already use" in text(
+        "app_second_invitation", password_set=True
+    )
+    assert "use the link in the invitation we sent you earlier" in text(
+        "app_second_invitation", password_set=False
+    )
+    assert "expires after 72 hours" in text("password_reset")
+    assert "https://portal.example/portal" in text("welcome", apps=[])
+
+
+def test_a_template_can_name_the_link_of_its_button(tmp_path):
+    for name in ("_layout.html", "_layout.txt", "_layout.toml"):
+        (tmp_path / name).write_text((TEMPLATE_DIR / name).read_text())
+    (tmp_path / "nudge.toml").write_text(
+        "".join(
+            f'[{lang}]\nsubject = "s"\nbody = "b"\naction = "Go"\n'
+            'action_url = "{% if show %}{{ link }}{% endif %}"\n'
+            for lang in LANGUAGES
+        )
+    )
+    renderer = Renderer(tmp_path)
+    shown = renderer.render("nudge", "en", {"show": True, "link": "https://x.example/a?b=c&d=e"}, OPERATOR)
+    hidden = renderer.render("nudge", "en", {"show": False, "link": "https://x.example/a"}, OPERATOR)
+    assert "Go:\nhttps://x.example/a?b=c&d=e" in shown.text
+    assert 'href="https://x.example/a?b=c&amp;d=e"' in shown.html
+    assert "x.example" not in hidden.text + hidden.html

@@ -91,9 +91,11 @@ def test_an_sqlite_config_loads_and_rendering_again_keeps_the_certificate(tmp_pa
     sql = (first.directory / "mods" / "sql").read_text()
     assert f'filename = "{db}"' in sql and "busy_timeout = 5000" in sql
     queries = (first.directory / "sql" / "queries.conf").read_text()
-    # Debian's stock SQLite simul_verify_query looks up the group name as if it were the user.
-    verify = queries[queries.index("open_sessions = ") : queries.index("simul_count_query")]
-    assert "WHERE username = ${user_key}" in verify and "group_attribute" not in verify
+    # The device count comes with the check items, for the user asking (Debian's stock SQLite
+    # simul_verify_query looked up the group name as if it were the user).
+    check = queries[queries.index("authorize_check_query = ") : queries.index("authorize_reply_query")]
+    assert "Tmp-Integer-0" in check and "group_attribute" not in check
+    assert "simul_count_query" not in queries
     certificate = (first.directory / "certs" / "server.pem").read_bytes()
 
     again = render(tmp_path / "raddb", options)

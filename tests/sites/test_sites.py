@@ -35,3 +35,25 @@ def test_a_site_in_use_cannot_be_deleted(db):
     assert err.value.code == "site_in_use"
     unused = make_site(db, operator)
     sites.delete_site(db, unused, actor=admin_actor(operator))
+
+
+def test_nas_identifiers_are_unique_across_operators(db):
+    """One FreeRADIUS serves every operator and knows a request's site only by its NAS-Identifier."""
+    ours, theirs = make_operator(db), make_operator(db, name="Other Spaces")
+    make_site(db, theirs, code="AMS01", nas=["ap-shared-1"])
+    mine = make_site(db, ours, code="LON01", nas=["ap-lon-1"])
+    with pytest.raises(FieldErrors) as err:
+        sites.create_site(
+            db,
+            SiteCreate(
+                code="LON02", name="London 2", country="GB", nas_identifiers=["ap-shared-1", "ap-lon-1"]
+            ),
+            actor=admin_actor(ours),
+        )
+    [error] = err.value.errors
+    assert (error["field"], error["code"]) == ("nas_identifiers", "nas_taken")
+    assert "another site: ap-lon-1" in error["message"]
+    assert "by another operator: ap-shared-1" in error["message"] and "AMS01" not in error["message"]
+    with pytest.raises(FieldErrors):
+        sites.update_site(db, mine, SiteUpdate(nas_identifiers=["ap-shared-1"]), actor=admin_actor(ours))
+    assert mine.nas_identifiers == ["ap-lon-1"]

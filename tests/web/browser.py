@@ -6,11 +6,11 @@ Browser tests use the ``committed`` database (the server's own sessions commit f
 
 from __future__ import annotations
 
+import atexit
 import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -63,18 +63,37 @@ class LiveServer:
         self.thread.join(timeout=10)
 
 
+_browser: object | None = None
+
+
+def _launch() -> object:
+    """One Playwright and one chromium per test process, started on first use and stopped at exit.
+
+    A second ``sync_playwright()`` in the same thread fails ("Sync API inside the asyncio loop"), and
+    pytest may tear a session fixture down and set it up again when it switches parameters of another
+    session fixture (the database backend): so the browser outlives the fixture.
+    """
+    global _browser
+    if _browser is None:
+        from playwright.sync_api import sync_playwright
+
+        playwright = sync_playwright().start()
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+
+        def stop() -> None:
+            browser.close()
+            playwright.stop()
+
+        atexit.register(stop)
+        _browser = browser
+    return _browser
+
+
 @pytest.fixture(scope="session")
-def chromium() -> Iterator[object]:
+def chromium() -> object:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"chromium is not installed at {CHROMIUM}: apt-get install -y chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    return _launch()
 
 
 def screenshot(page: object, name: str) -> Path:

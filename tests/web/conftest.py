@@ -106,6 +106,3 @@ def console(db: Session, app: FastAPI) -> Console:
 def text_of(html: str) -> str:
     """The page's visible text, roughly: tags dropped, whitespace collapsed."""
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).strip()
-
-
-from tests.web.browser import chromium  # noqa: E402, F401  (the browser fixture, for test_browser.py)

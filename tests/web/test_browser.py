@@ -134,6 +134,8 @@ def test_operator_admin_manages_an_occupiers_users(
     wizard.get_by_role("button", name="Next").click()
     expect(wizard.locator("fieldset.step > legend")).to_contain_text("Access groups")
     wizard.get_by_label(re.compile("Door access floor 3")).check()
+    wizard.get_by_role("button", name="Next").click()
+    expect(wizard.locator("fieldset.step > legend")).to_contain_text("User account")  # optional: no invite
     wizard.get_by_role("button", name="Add user").click()
     expect(wizard.locator("fieldset.step > legend")).to_contain_text("User details")
     expect(wizard.locator("#new-email-error")).to_contain_text("Not a valid email address")
@@ -149,6 +151,8 @@ def test_operator_admin_manages_an_occupiers_users(
     wizard.get_by_role("button", name="Next").click()
     expect(wizard.get_by_label(re.compile("Door access floor 3"))).to_be_checked()
     screenshot(page, "05-add-user-groups-step")
+    wizard.get_by_role("button", name="Next").click()
+    expect(wizard.get_by_label("Send invite to portal")).not_to_be_checked()
     wizard.get_by_role("button", name="Add user").click()
     expect(page.get_by_role("status").filter(has_text="The user was added.")).to_be_visible()
     detail = page.locator("#user-detail")

@@ -242,12 +242,12 @@ def test_the_wizard_adds_the_user_and_their_wifi_account_in_one_go(console: Cons
     c = console
     url = users_url(c) + "/new"
     start = c.get(url).text
-    assert "Step 1 of 2: User details" in start
+    assert "Step 1 of 3: User details" in start
     assert f'<input type="hidden" name="homesite_id" value="{c.site.id}">' in start
     assert '<input type="hidden" name="device_limit" value="2">' in start
 
     step = c.post(url, {**DETAILS, "homesite_id": str(c.site.id), "device_limit": "2", "go": "next"})
-    assert step.status_code == 200 and "Step 2 of 2: Wi-Fi" in step.text
+    assert step.status_code == 200 and "Step 2 of 3: Wi-Fi" in step.text
     assert 'name="create_wifi" type="checkbox">' in step.text  # optional: not ticked
     assert f'<option value="{c.site.id}" selected>London Bridge (LON01)' in step.text
 
@@ -273,7 +273,7 @@ def test_the_wizard_shows_wifi_errors_without_adding_the_user(console: Console) 
     wifi = {"step": "wifi", "create_wifi": "on", "homesite_id": str(elsewhere.id), "device_limit": "9"}
     response = c.post(url, {**DETAILS, **wifi, "go": "submit"})
     assert response.status_code == 422
-    assert "Step 2 of 2: Wi-Fi" in response.text
+    assert "Step 2 of 3: Wi-Fi" in response.text
     text = text_of(response.text)
     assert "Wi-Fi homesite: The homesite must be one of the sites the occupier can access." in text
     assert "Concurrent device limit: The device limit must be between 1 and 5." in text
@@ -285,7 +285,7 @@ def test_the_wizard_shows_wifi_errors_without_adding_the_user(console: Console) 
     assert no_site.status_code == 422 and "Choose the Wi-Fi homesite." in no_site.text
     # Errors of both steps at once: back to the first step in error, every error listed.
     both = c.post(url, {**DETAILS, **wifi, "first_name": "", "device_limit": "lots", "go": "submit"})
-    assert both.status_code == 422 and "Step 1 of 2: User details" in both.text
+    assert both.status_code == 422 and "Step 1 of 3: User details" in both.text
     summary = text_of(both.text)
     assert "First name: This field is required." in summary
     assert "Concurrent device limit: Enter a whole number." in summary

@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from occupant.audit.models import AuditEvent
@@ -222,6 +222,16 @@ def test_create_emails_a_password_that_radius_checks_and_is_active_once_confirme
     assert not fresh_user(db, w.user).is_busy
     users.update_user(db, w.user, UserUpdate(job_title="Architect"), actor=w.admin)  # free again
     assert wifi.confirm_provisioning(db, account.id) is False  # a second confirmation changes nothing
+
+
+def test_a_confirmation_before_radius_has_the_credential_asks_to_be_retried(db, world):
+    w = world
+    account = wifi.create_wifi_account(db, w.user, homesite_id=w.par.id, actor=w.admin)
+    db.execute(delete(RadCheck).where(RadCheck.username == account.username))
+    with pytest.raises(wifi.ProvisioningNotLive):
+        wifi.confirm_provisioning(db, account.id)
+    db.refresh(account)
+    assert account.status == WifiStatus.PROVISIONING and fresh_user(db, w.user).is_busy
 
 
 def test_the_cleartext_password_is_stored_nowhere(committed, engine):

@@ -19,7 +19,7 @@ from sqlalchemy.exc import DataError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from occupant.kit.errors import NotAuthenticated, OccupantError, PreconditionFailed
+from occupant.kit.errors import NotAuthenticated, OccupantError, PreconditionFailed, RateLimited
 
 log = logging.getLogger(__name__)
 
@@ -125,10 +125,23 @@ def field_errors(exc: RequestValidationError) -> list[dict[str, str]]:
     return out
 
 
+def occupant_error_response(request: Request, exc: OccupantError) -> Response:
+    """The answer to a domain error: ``WWW-Authenticate`` on 401, ``Retry-After`` on 429.
+
+    Routes that must commit what led to the error (a counted sign-in failure, a session revoked for a
+    reused refresh token) return this instead of raising, so the request's session still commits.
+    """
+    headers: dict[str, str] | None = None
+    if isinstance(exc, NotAuthenticated):
+        headers = {"WWW-Authenticate": "Bearer"}
+    elif isinstance(exc, RateLimited) and isinstance(exc.details, dict) and "retry_after" in exc.details:
+        headers = {"Retry-After": str(int(exc.details["retry_after"]))}
+    return error_response(request, exc, exc.status, exc.code, exc.message, exc.details, headers)
+
+
 async def _occupant_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, OccupantError)
-    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, NotAuthenticated) else None
-    return error_response(request, exc, exc.status, exc.code, exc.message, exc.details, headers)
+    return occupant_error_response(request, exc)
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from occupant.accounts.mobile import router as mobile_router
+from occupant.accounts.routes import router as accounts_router
 from occupant.api.errors import install_error_handlers
 from occupant.api.http import API_PREFIX
 from occupant.audit.routes import router as audit_router
@@ -18,6 +20,15 @@ TAGS = [
     {"name": "occupiers", "description": "Tenant companies, their sites, switches and decommissioning."},
     {"name": "users", "description": "Occupier users: create, change, deactivate, reactivate, delete."},
     {"name": "wifi", "description": "Wi-Fi Secure accounts and connected devices (passwords go by email)."},
+    {
+        "name": "accounts",
+        "description": "App accounts (portal and mobile app): role, invitations, deactivation, resets.",
+    },
+    {
+        "name": "mobile app",
+        "description": "For the mobile app itself: sign-in with email and password, token refresh, the "
+        "user's own details. Authenticated by the app's access token, never by an API key.",
+    },
     {"name": "groups", "description": "Access groups and their members."},
     {"name": "audit", "description": "The append-only record of every change."},
 ]
@@ -26,6 +37,16 @@ TAGS = [
 def install(app: FastAPI) -> None:
     """Mount the API routers and JSON error handlers on ``app``."""
     install_error_handlers(app)
-    for router in (sites_router, occupiers_router, users_router, wifi_router, groups_router, audit_router):
+    routers = (
+        sites_router,
+        occupiers_router,
+        users_router,
+        wifi_router,
+        accounts_router,
+        mobile_router,
+        groups_router,
+        audit_router,
+    )
+    for router in routers:
         app.include_router(router, prefix=API_PREFIX)
     app.openapi_tags = [*(app.openapi_tags or []), *TAGS]

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from occupant import __version__
-from occupant.cli import db, demo, radius, server, staff, wifi
+from occupant.cli import account, db, demo, radius, server, staff, wifi
 from occupant.cli.common import OccupantGroup, configure
 
 app = typer.Typer(
@@ -71,6 +71,7 @@ app.add_typer(staff.apikey_app, name="apikey", rich_help_panel="Set up")
 app.command(rich_help_panel="Set up")(demo.demo)
 app.add_typer(wifi.app, name="wifi", rich_help_panel="Wi-Fi")
 app.add_typer(radius.app, name="radius", rich_help_panel="Wi-Fi")
+app.add_typer(account.app, name="account", rich_help_panel="App accounts")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     )
     base_url: str = "http://127.0.0.1:8000"
     session_hours: int = 12
+    invitation_hours: int = Field(
+        default=72, description="How long invitation and password-reset links stay valid."
+    )
+    mobile_access_minutes: int = 60
+    mobile_refresh_days: int = 30
     api_page_size: int = 50
     api_max_page_size: int = 500
     mail_max_attempts: int = 8

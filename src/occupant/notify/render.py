@@ -6,8 +6,10 @@ Jinja strings that see the queued context, the decrypted secrets, ``operator_nam
 - ``subject``: one line;
 - ``body``: paragraphs separated by blank lines. Plain words only, no markup: every value is escaped in the
   HTML part, and the same text makes the plain-text part;
-- ``action`` (optional): the label of a button that links to ``action_url`` (http or https, from the
-  context or the secrets) — a sign-in or invitation link;
+- ``action`` (optional): the label of a button that links to ``action_url`` (http or https) — a sign-in
+  or invitation link. The table's own ``action_url`` string names it (``"{{ link }}"``; empty: no button
+  this time); without one, ``action_url`` comes from the context or the secrets. The HTML part repeats the
+  link as text under the button (``action_hint`` in ``_layout.toml``), for mail clients that hide buttons;
 - ``details`` (optional): a table of label = value, shown as a table in HTML and as ``label: value`` lines
   in text — network names, usernames, passwords.
 
@@ -115,7 +117,7 @@ class Renderer:
             table = data.get(language)
             if not isinstance(table, dict):
                 raise TemplateFileError(f"{path.name} has no [{language}] table")
-            required = ("footer",) if name == "_layout" else _REQUIRED_KEYS
+            required = ("footer", "action_hint") if name == "_layout" else _REQUIRED_KEYS
             missing = [key for key in required if not isinstance(table.get(key), str)]
             if missing:
                 raise TemplateFileError(f"{path.name} [{language}] lacks {', '.join(missing)}")
@@ -166,7 +168,10 @@ class Renderer:
         frame = self._compile("_layout", language)
 
         subject = _one_line(strings.text["subject"].render(values))
-        action_url = str(values.get("action_url") or "")
+        if "action_url" in strings.text:
+            action_url = _one_line(strings.text["action_url"].render(values))
+        else:
+            action_url = str(values.get("action_url") or "")
         has_action = "action" in strings.text and action_url.startswith(("https://", "http://"))
         brand = _brand_color(operator.brand_color)
         common = {
@@ -193,6 +198,7 @@ class Renderer:
                 for _, _, label, value in strings.details
             ],
             action=Markup(strings.html["action"].render(values)) if has_action else "",
+            action_hint=Markup(frame.html["action_hint"].render(values)) if has_action else "",
             footer=[Markup(p) for p in _paragraphs(frame.html["footer"].render(values))],
         )
         return RenderedMail(subject, text, html)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
+from occupant.kit.clock import utcnow
 from occupant.kit.db import on_commit
 from occupant.kit.security import SecretBox
 from occupant.kit.settings import get_settings
@@ -17,6 +20,27 @@ from occupant.notify.templates import TEMPLATES
 
 def secret_box() -> SecretBox:
     return SecretBox(get_settings().resolved_secret_key())
+
+
+@dataclass(frozen=True, slots=True)
+class Mail:
+    """One email for :func:`queue_mails`: the arguments :func:`queue_mail` takes."""
+
+    operator_id: int
+    to: str
+    template: str
+    language: str
+    context: dict[str, Any]
+    secrets: dict[str, Any] | None = None
+    user_id: int | None = None
+
+
+def _check_template(template: str, context: dict[str, Any], secrets: dict[str, Any] | None) -> None:
+    if template not in TEMPLATES:
+        raise ValueError(f"unknown mail template {template!r}")
+    missing = set(TEMPLATES[template]) - context.keys() - (secrets or {}).keys()
+    if missing:
+        raise ValueError(f"mail template {template!r} needs {', '.join(sorted(missing))}")
 
 
 def queue_mail(
@@ -35,11 +59,7 @@ def queue_mail(
     ``secrets`` (passwords, sign-in links) are encrypted at rest with the instance key. Raises ValueError
     for an unknown template or when a key the template needs is in neither ``context`` nor ``secrets``.
     """
-    if template not in TEMPLATES:
-        raise ValueError(f"unknown mail template {template!r}")
-    missing = set(TEMPLATES[template]) - context.keys() - (secrets or {}).keys()
-    if missing:
-        raise ValueError(f"mail template {template!r} needs {', '.join(sorted(missing))}")
+    _check_template(template, context, secrets)
     message = OutboxMessage(
         operator_id=operator_id,
         occupier_user_id=user_id,
@@ -52,6 +72,36 @@ def queue_mail(
     session.add(message)
     on_commit(session, _wake_delivery, key="notify.wake")
     return message
+
+
+def queue_mails(session: Session, mails: Sequence[Mail]) -> None:
+    """Queue many emails with one multi-row INSERT: what :func:`queue_mail` does for each, set-based.
+
+    Secrets are sealed exactly as :func:`queue_mail` seals them (one instance key read for all). Raises
+    ValueError, before anything is written, when any message names an unknown template or lacks a key.
+    """
+    if not mails:
+        return
+    for mail in mails:
+        _check_template(mail.template, mail.context, mail.secrets)
+    box = secret_box() if any(mail.secrets for mail in mails) else None
+    now = utcnow()
+    rows = [
+        {
+            "operator_id": mail.operator_id,
+            "occupier_user_id": mail.user_id,
+            "to_address": mail.to,
+            "template": mail.template,
+            "language": mail.language,
+            "context": mail.context,
+            "sealed_secrets": box.seal(mail.secrets) if box is not None and mail.secrets else None,
+            "created_at": now,
+            "next_attempt_at": now,
+        }
+        for mail in mails
+    ]
+    session.execute(insert(cast(Table, OutboxMessage.__table__)), rows)  # Core: no per-row ORM bookkeeping
+    on_commit(session, _wake_delivery, key="notify.wake")
 
 
 def cancel_for_user(session: Session, user_id: int) -> None:

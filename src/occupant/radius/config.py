@@ -205,6 +205,7 @@ def _values(out: Path, options: RadiusOptions) -> tuple[dict[str, str], str, str
             else ""
         ),
         "FRESH_SESSION": _fresh_clause(dialect, stale),
+        "STALE_SECONDS": str(max(0, int(stale))),
         "POOL_MAX": str(options.db_connections),
         "POOL_SPARE": str(max(1, options.db_connections // 4)),
     }

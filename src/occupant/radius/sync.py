@@ -14,10 +14,12 @@ Policy as rows:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import NamedTuple, cast
 
-from sqlalchemy import delete, insert, update
+from sqlalchemy import Table, delete, insert, update
 from sqlalchemy.orm import Session
 
+from occupant.kit.db import Base
 from occupant.radius.models import (
     RadAcct,
     RadCheck,
@@ -96,6 +98,36 @@ def write_credential(
     clear_credential(session, [username])
     session.execute(insert(RadCheck), credential_rows(username, nt_hash, device_limit))
     session.execute(insert(RadUserGroup), group_rows(username, homesite, sites))
+
+
+def _table(model: type[Base]) -> Table:
+    return cast(Table, model.__table__)
+
+
+class NewCredential(NamedTuple):
+    """What :func:`write_new_credentials` writes for one username."""
+
+    username: str
+    nt_hash: str
+    device_limit: int
+    homesite: Site
+    sites: Sequence[Site]
+
+
+def write_new_credentials(session: Session, credentials: Sequence[NewCredential]) -> None:
+    """Make new usernames able to sign in: one multi-row INSERT into ``radcheck`` and one into
+    ``radusergroup``. For usernames that have no rows yet (a new account), so nothing is deleted first;
+    an existing credential is rewritten with :func:`write_credential`."""
+    if not credentials:
+        return
+    checks: list[dict[str, str]] = []
+    groups: list[dict[str, object]] = []
+    for c in credentials:
+        checks += credential_rows(c.username, c.nt_hash, c.device_limit)
+        groups += group_rows(c.username, c.homesite, c.sites)
+    # Core inserts (no ORM bookkeeping for plain rows): SQLAlchemy sends each as a multi-row INSERT.
+    session.execute(insert(_table(RadCheck)), checks)
+    session.execute(insert(_table(RadUserGroup)), groups)
 
 
 def write_groups(session: Session, username: str, *, homesite: Site, sites: Iterable[Site]) -> None:

@@ -34,10 +34,14 @@ class Site(IdMixin, TimestampMixin, Base):
 
 
 class SiteNas(IdMixin, Base):
-    """A RADIUS NAS-Identifier (access point or controller) that belongs to a site."""
+    """A RADIUS NAS-Identifier (access point or controller) that belongs to a site.
+
+    Unique across the installation, not per operator: one FreeRADIUS serves every operator and tells a
+    request's site by its NAS-Identifier alone.
+    """
 
     __tablename__ = "site_nas"
-    __table_args__ = (UniqueConstraint("operator_id", "identifier"),)
+    __table_args__ = (UniqueConstraint("identifier"),)
 
     operator_id: Mapped[int] = mapped_column(BigId, ForeignKey("operators.id", ondelete="CASCADE"))
     site_id: Mapped[int] = mapped_column(BigId, ForeignKey("sites.id", ondelete="CASCADE"), index=True)

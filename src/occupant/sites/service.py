@@ -23,16 +23,21 @@ def _check_nas(session: Session, operator_id: int, identifiers: list[str], site_
     unique = list(dict.fromkeys(identifiers))
     if not unique:
         return unique
-    stmt = select(SiteNas.identifier).where(
-        SiteNas.operator_id == operator_id, SiteNas.identifier.in_(unique)
-    )
+    # Unique across operators too: FreeRADIUS knows a request's site only by its NAS-Identifier.
+    stmt = select(SiteNas.identifier, SiteNas.operator_id).where(SiteNas.identifier.in_(unique))
     if site_id is not None:
         stmt = stmt.where(SiteNas.site_id != site_id)
-    taken = sorted(session.scalars(stmt))
-    if taken:
-        raise FieldErrors.single(
-            "nas_identifiers", "nas_taken", f"Already used by another site: {', '.join(taken)}."
-        )
+    rows = session.execute(stmt).all()
+    if rows:
+        # Another operator's identifiers are named but not its site.
+        ours = sorted(i for i, owner in rows if owner == operator_id)
+        theirs = sorted(i for i, owner in rows if owner != operator_id)
+        parts = [f"already used by another site: {', '.join(ours)}"] if ours else []
+        if theirs:
+            parts.append(
+                f"already registered on this RADIUS service by another operator: {', '.join(theirs)}"
+            )
+        raise FieldErrors.single("nas_identifiers", "nas_taken", "NAS identifier " + "; ".join(parts) + ".")
     return unique
 
 

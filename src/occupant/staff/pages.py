@@ -1,7 +1,7 @@
 """Console pages for operator staff: sign in and out, the first-run set-up, and API keys.
 
-Sign-in and set-up forms come before any session, so they carry their own CSRF token: a random value
-in a short-lived cookie that the form must echo (double submit).
+Sign-in and set-up forms come before any session, so they carry their own CSRF token
+(``web.presession``).
 """
 
 from __future__ import annotations
@@ -15,42 +15,16 @@ from starlette.datastructures import FormData
 from occupant.authz.scope import Perm, require
 from occupant.kit.db import on_commit
 from occupant.kit.errors import FieldErrors, NotAuthenticated, NotFound, RateLimited
-from occupant.kit.security import new_token, tokens_equal
 from occupant.kit.settings import get_settings
 from occupant.staff import service, setup
 from occupant.staff.models import ApiKey, StaffSession
 from occupant.web import forms
-from occupant.web.deps import CSRF_FIELD, SESSION_COOKIE, ConsoleDb, StaffContext, console, form_data
+from occupant.web.deps import SESSION_COOKIE, ConsoleDb, StaffContext, console, form_data
 from occupant.web.forms import Form
+from occupant.web.presession import PRE_SESSION_COOKIE, pre_session_ok, pre_session_token, with_pre_session
 from occupant.web.render import FLASH_COOKIE, redirect, render, safe_next
 
 router = APIRouter(include_in_schema=False)
-
-PRE_SESSION_COOKIE = "occupant_presession"
-
-
-def _pre_session_token(request: Request) -> str:
-    token = request.cookies.get(PRE_SESSION_COOKIE)
-    return token if token and 20 <= len(token) <= 64 else new_token(nbytes=24)
-
-
-def _with_pre_session(request: Request, response: Response, token: str) -> Response:
-    if request.cookies.get(PRE_SESSION_COOKIE) != token:
-        response.set_cookie(
-            PRE_SESSION_COOKIE,
-            token,
-            max_age=3600,
-            path="/",
-            httponly=True,
-            samesite="lax",
-            secure=get_settings().cookie_secure,
-        )
-    return response
-
-
-def _pre_session_ok(request: Request, data: FormData) -> bool:
-    cookie, sent = request.cookies.get(PRE_SESSION_COOKIE), data.get(CSRF_FIELD)
-    return bool(cookie and isinstance(sent, str) and tokens_equal(cookie, sent))
 
 
 def _start_session(request: Request, response: Response, staff_session: StaffSession, token: str) -> Response:
@@ -81,7 +55,7 @@ def _sign_in_page(
     error: str | None = None,
     status_code: int = 200,
 ) -> Response:
-    token = _pre_session_token(request)
+    token = pre_session_token(request)
     context = {
         "form": form,
         "next": next_url,
@@ -89,7 +63,7 @@ def _sign_in_page(
         "pre_csrf": token,
         "no_staff": not service.has_any_staff(db),
     }
-    return _with_pre_session(
+    return with_pre_session(
         request, render(request, "staff/sign_in.html", context, status_code=status_code), token
     )
 
@@ -107,7 +81,7 @@ def sign_in_form(request: Request, db: ConsoleDb, next: str = "") -> Response:
 def sign_in(request: Request, db: ConsoleDb, data: FormData = Depends(form_data)) -> Response:
     next_url = safe_next(forms.text(data, "next"), "/")
     form = Form(values={"email": forms.text(data, "email")})
-    if not _pre_session_ok(request, data):
+    if not pre_session_ok(request, data):
         return _sign_in_page(
             request,
             db,
@@ -145,7 +119,7 @@ def sign_out(request: Request, db: ConsoleDb, ctx: StaffContext = Depends(consol
 
 def _setup_page(request: Request, db: Session, token: str, form: Form, *, status_code: int = 200) -> Response:
     valid = not service.has_any_staff(db) and setup.check_setup_token(token)
-    pre = _pre_session_token(request)
+    pre = pre_session_token(request)
     context = {
         "form": form,
         "token": token,
@@ -153,7 +127,7 @@ def _setup_page(request: Request, db: Session, token: str, form: Form, *, status
         "pre_csrf": pre,
         "already_set_up": service.has_any_staff(db),
     }
-    return _with_pre_session(
+    return with_pre_session(
         request, render(request, "staff/setup.html", context, status_code=status_code if valid else 403), pre
     )
 
@@ -168,7 +142,7 @@ def setup_form(request: Request, db: ConsoleDb, token: str = "") -> Response:
 def run_setup(request: Request, db: ConsoleDb, data: FormData = Depends(form_data)) -> Response:
     token = forms.text(data, "token")
     form = Form(values={name: forms.text(data, name) for name in ("operator_name", "name", "email")})
-    if service.has_any_staff(db) or not setup.check_setup_token(token) or not _pre_session_ok(request, data):
+    if service.has_any_staff(db) or not setup.check_setup_token(token) or not pre_session_ok(request, data):
         return _setup_page(request, db, token, form, status_code=403)
     password, confirm = data.get("password"), data.get("password_confirm")
     password = password if isinstance(password, str) else ""

@@ -32,6 +32,8 @@ class OccupierUser(IdMixin, TimestampMixin, Base):
         UniqueConstraint("occupier_id", "username"),
         Index("ix_occupier_users_occupier_sort", "occupier_id", "sort_key", "id"),
         Index("ix_occupier_users_operator_sort", "operator_id", "sort_key", "id"),
+        # App sign-in finds a user by email alone: one email may have an account under two operators.
+        Index("ix_occupier_users_email_key", "email_key"),
     )
 
     operator_id: Mapped[int] = mapped_column(BigId, ForeignKey("operators.id", ondelete="CASCADE"))

@@ -18,6 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
+from occupant.accounts import queries as account_queries
+from occupant.accounts.models import AccountStatus
 from occupant.authz.actor import Actor
 from occupant.authz.scope import Perm, can, get_occupier, get_user
 from occupant.groups import service as groups
@@ -165,12 +167,19 @@ def _list_context(
         "total": total,
         "q": q,
         "wifi_status": _wifi_status(db, page.items),
+        "account_status": _account_status(db, page.items),
     }
 
 
 def _wifi_status(db: Session, users: list[OccupierUser]) -> dict[int, str]:
     """Each listed user's Wi-Fi state (one query for the page)."""
     return {uid: str(a.status) for uid, a in wifi_queries.accounts_by_user(db, [u.id for u in users]).items()}
+
+
+def _account_status(db: Session, users: list[OccupierUser]) -> dict[int, str]:
+    """Each listed user's app-account state, for those invited (one query for the page)."""
+    found = account_queries.accounts_by_user(db, [u.id for u in users])
+    return {uid: str(a.status) for uid, a in found.items() if a.status != AccountStatus.NOT_INVITED}
 
 
 def _detail_context(
@@ -278,8 +287,24 @@ def after_change(
         **_detail_context(db, ctx, occupier, user),
         "row_changed": True,
         "wifi_status": _wifi_status(db, [user]),
+        "account_status": _account_status(db, [user]),
     }
     return show_pane(request, db, ctx, occupier, "users/_detail.html", context)
+
+
+def show_details(
+    request: Request,
+    db: Session,
+    ctx: StaffContext,
+    occupier: Occupier,
+    user: OccupierUser,
+    extra: dict[str, Any],
+    *,
+    status_code: int = 200,
+) -> Response:
+    """The user's details pane with ``extra`` context (a section's form in error, say)."""
+    context = {**_detail_context(db, ctx, occupier, user), **extra}
+    return show_pane(request, db, ctx, occupier, "users/_detail.html", context, status_code=status_code)
 
 
 # --- edit ------------------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy.orm import Session
 
+from occupant.accounts import queries as account_queries
+from occupant.accounts.models import AppAccount
 from occupant.api import responses
 from occupant.api.deps import ApiActor, ApiDb
 from occupant.api.http import (
@@ -38,7 +40,7 @@ UserPage = Annotated[PageParams, Depends(page_params(str, int))]
 StatusFilter = Annotated[UserStatus | None, Query(description="Only users with this record status.")]
 
 
-def user_out(user: OccupierUser, wifi: WifiAccount | None) -> UserOut:
+def user_out(user: OccupierUser, wifi: WifiAccount | None, account: AppAccount | None = None) -> UserOut:
     extra: dict[str, object] = {"busy": user.is_busy}
     if wifi is not None:
         extra |= {
@@ -46,21 +48,31 @@ def user_out(user: OccupierUser, wifi: WifiAccount | None) -> UserOut:
             "wifi_homesite_id": wifi.homesite_id,
             "wifi_device_limit": wifi.device_limit,
         }
+    if account is not None:
+        extra |= {
+            "account_status": str(account.status),
+            "account_role": str(account.role),
+            "account_portal": str(account.portal),
+            "account_mobile_app": str(account.mobile_app),
+        }
     return UserOut.model_validate(user).model_copy(update=extra)
 
 
 def users_page(
     request: Request, response: Response, db: Session, found: Page[OccupierUser]
 ) -> PageOut[UserOut]:
-    """A page of users with their Wi-Fi state (one query for the whole page's accounts)."""
-    wifi = wifi_queries.accounts_by_user(db, [u.id for u in found.items])
-    return paged(request, response, found, lambda u: user_out(u, wifi.get(u.id)))
+    """A page of users with their Wi-Fi and app-account states (one query per kind for the whole page)."""
+    ids = [u.id for u in found.items]
+    wifi = wifi_queries.accounts_by_user(db, ids)
+    accounts = account_queries.accounts_by_user(db, ids)
+    return paged(request, response, found, lambda u: user_out(u, wifi.get(u.id), accounts.get(u.id)))
 
 
 def user_detail(db: Session, user: OccupierUser, response: Response) -> UserDetailOut:
     set_etag(response, user)
+    account = account_queries.accounts_by_user(db, [user.id]).get(user.id)
     return UserDetailOut(
-        **user_out(user, wifi_service.account_of(db, user)).model_dump(),
+        **user_out(user, wifi_service.account_of(db, user), account).model_dump(),
         group_ids=sorted(groups.user_group_ids(db, user.id)),
     )
 

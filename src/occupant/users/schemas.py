@@ -49,6 +49,22 @@ class UserUpdate(BaseModel):
     external_id: Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=255)] = None
 
 
+class OwnDetailsUpdate(BaseModel):
+    """An occupier user edits their own details (portal, mobile app). Only the fields that are set change;
+    the email is not theirs to change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    first_name: Name | None = None
+    last_name: Name | None = None
+    job_title: OptText = None
+    mobile: Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=40)] = None
+    direct_line: Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=40)] = None
+    language: Annotated[str | None, StringConstraints(strip_whitespace=True, to_lower=True, max_length=5)] = (
+        None
+    )
+
+
 class UserOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -71,6 +87,15 @@ class UserOut(BaseModel):
     )
     wifi_homesite_id: int | None = None
     wifi_device_limit: int | None = None
+    account_status: str = Field(
+        default="NOT_INVITED",
+        description="App account: `NOT_INVITED`, `AWAITING_SIGN_IN`, `ACTIVE` or `DEACTIVATED`.",
+    )
+    account_role: str | None = Field(default=None, description="`admin` or `user`; null without an account.")
+    account_portal: str = Field(default="NOT_INVITED", description="`NOT_INVITED`, `INVITED` or `SIGNED_IN`.")
+    account_mobile_app: str = Field(
+        default="NOT_INVITED", description="`NOT_INVITED`, `INVITED` or `SIGNED_IN`."
+    )
     created_at: datetime
     updated_at: datetime
 

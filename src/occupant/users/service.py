@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from occupant.audit.service import record
-from occupant.authz.actor import Actor
+from occupant.authz.actor import Actor, ActorKind
 from occupant.authz.scope import Perm, require
 from occupant.groups import service as groups
 from occupant.kit.db import flush_in_savepoint
@@ -31,7 +31,7 @@ from occupant.kit.validation import check_language, normalize_email, normalize_p
 from occupant.notify.service import cancel_for_user, queue_mail
 from occupant.occupiers.models import Occupier
 from occupant.users.models import OccupierUser, UserStatus
-from occupant.users.schemas import UserCreate, UserUpdate
+from occupant.users.schemas import OwnDetailsUpdate, UserCreate, UserUpdate
 
 # Fields whose values may appear in the audit log (the others are personal: names only are logged).
 _NON_PERSONAL = {"status", "language"}
@@ -41,6 +41,13 @@ _UNIQUE_FIELDS = {"email_key": "email", "external_id": "external_id", "username"
 def _wifi() -> ModuleType:
     """The Wi-Fi actions, which build on these (imported late: they import this module)."""
     from occupant.wifi import service
+
+    return service
+
+
+def _accounts() -> ModuleType:
+    """The app-account actions, which build on these (imported late: they import this module)."""
+    from occupant.accounts import service
 
     return service
 
@@ -219,6 +226,36 @@ def update_user(
     check_version(user, expected_version)
     values = changes.model_dump(exclude_unset=True)
     new_email = values.pop("email", None)
+    _apply_details(session, user, values, actor=actor)
+    if new_email is not None:
+        change_email(session, user, new_email, actor=actor)
+    return user
+
+
+def update_own_details(
+    session: Session,
+    user: OccupierUser,
+    data: OwnDetailsUpdate,
+    *,
+    actor: Actor,
+    expected_version: int | None = None,
+) -> OccupierUser:
+    """An occupier user changes their own name, job title, phones or language (not their email), with
+    the same rules as :func:`update_user`.
+
+    Raises PermissionDenied (anyone but that user), FieldErrors, PreconditionFailed, ActionInProgress,
+    OccupierDecommissioned.
+    """
+    if actor.kind is not ActorKind.OCCUPIER_USER or actor.id != user.id:
+        raise PermissionDenied("Only the user can change their own details here.")
+    ensure_changeable(user)
+    check_version(user, expected_version)
+    _apply_details(session, user, data.model_dump(exclude_unset=True), actor=actor)
+    return user
+
+
+def _apply_details(session: Session, user: OccupierUser, values: dict[str, Any], *, actor: Actor) -> None:
+    """Validate (every field error at once), change and audit the given basic details."""
     errors: list[dict[str, str]] = []
     for required in ("first_name", "last_name"):
         if required in values and values[required] is None:
@@ -246,9 +283,6 @@ def update_user(
             fields=changed,
             changes=audit_changes,
         )
-    if new_email is not None:
-        change_email(session, user, new_email, actor=actor)
-    return user
 
 
 def change_email(session: Session, user: OccupierUser, new_email: str, *, actor: Actor) -> OccupierUser:
@@ -293,6 +327,7 @@ def change_email(session: Session, user: OccupierUser, new_email: str, *, actor:
             context=context,
             user_id=user.id,
         )
+    _accounts().on_email_changed(session, user, actor=actor)
     return user
 
 
@@ -305,6 +340,7 @@ def deactivate_user(session: Session, user: OccupierUser, *, actor: Actor) -> Oc
     old = user.status
     user.status = UserStatus.DEACTIVATED
     _wifi().on_user_deactivated(session, user)
+    _accounts().on_user_deactivated(session, user)
     session.flush()
     record(
         session,
@@ -327,6 +363,7 @@ def reactivate_user(session: Session, user: OccupierUser, *, actor: Actor) -> Oc
         raise InvalidState("Only a deactivated user can be reactivated.")
     user.status = UserStatus.ACTIVE
     _wifi().on_user_reactivated(session, user)
+    _accounts().on_user_reactivated(session, user)
     session.flush()
     record(
         session,
@@ -346,8 +383,10 @@ def delete_user(
 ) -> None:
     """Delete a user permanently, with every trace of their personal data.
 
-    Group memberships go, undelivered mail is cancelled and wiped; the audit log keeps only the id.
-    Raises ActionInProgress, OccupierDecommissioned, PreconditionFailed.
+    Group memberships go, the Wi-Fi and app accounts go (app sessions end), undelivered mail is cancelled
+    and wiped; the audit log keeps only the id. Raises ActionInProgress, OccupierDecommissioned,
+    PreconditionFailed, PermissionDenied (yourself; CannotDeleteAdmin: an occupier admin deleting a user
+    whose app role is admin).
     """
     require(actor, Perm.MANAGE_USERS)
     ensure_changeable(user)
@@ -359,8 +398,10 @@ def purge_user(session: Session, user: OccupierUser, *, actor: Actor) -> None:
     """The delete cascade itself, shared by user deletion and occupier decommissioning."""
     if actor.role.value.startswith("occupier") and actor.id == user.id:
         raise PermissionDenied("You cannot delete yourself.")
+    _accounts().ensure_may_delete(session, user, actor=actor)
     user_id, occupier_id = user.id, user.occupier_id
     _wifi().on_user_deleted(session, user)
+    _accounts().on_user_deleted(session, user)
     groups.remove_all_memberships(session, user_id)
     cancel_for_user(session, user_id)
     session.execute(delete(OccupierUser).where(OccupierUser.id == user_id))

@@ -88,8 +88,10 @@ def create_app(*, run_worker: bool = False) -> FastAPI:
         return JSONResponse({"status": "ok", "database": "ok", "version": __version__})
 
     from occupant.api.routes import install as install_api
+    from occupant.portal import install as install_portal
     from occupant.web.pages import install as install_pages
 
     install_api(app)
     install_pages(app)
+    install_portal(app)
     return app

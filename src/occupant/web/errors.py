@@ -9,7 +9,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
@@ -26,6 +26,30 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[Request, Any], Response | Awaitable[Response]]
 MACHINE_PREFIXES = ("/api/", "/scim/")
+
+
+class AreaErrorPage(Protocol):
+    def __call__(
+        self, request: Request, status: int, message: str, *, details: list[str] | None, code: str | None
+    ) -> Response: ...
+
+
+# Page areas with their own layout (the occupier portal): path prefix -> how it shows an error.
+_AREA_ERROR_PAGES: dict[str, AreaErrorPage] = {}
+
+
+def add_area_error_page(prefix: str, page: AreaErrorPage) -> None:
+    """Errors on pages under ``prefix`` (e.g. ``/portal``) are shown by ``page`` instead of the console's."""
+    _AREA_ERROR_PAGES[prefix.rstrip("/")] = page
+
+
+def _area_page(request: Request) -> AreaErrorPage | None:
+    path = request.url.path
+    for prefix, page in _AREA_ERROR_PAGES.items():
+        if path == prefix or path.startswith(prefix + "/"):
+            return page
+    return None
+
 
 _TITLES = {
     400: "Request not valid",
@@ -48,6 +72,9 @@ def error_page(
     request: Request, status: int, message: str, *, details: list[str] | None = None, code: str | None = None
 ) -> Response:
     """The error as a page, or for htmx an alert swapped into the page's message region."""
+    area = _area_page(request)
+    if area is not None:
+        return area(request, status, message, details=details, code=code)
     context = {
         "status": status,
         "title": _TITLES.get(status, "Error"),

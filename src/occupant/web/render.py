@@ -8,7 +8,8 @@ requests always get the full page, so every partial has a full-page fallback at 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -149,6 +150,59 @@ def set_flash(request: Request, key: str) -> None:
     request.state.flash = FLASH_MESSAGES.get(key, key)
 
 
+@dataclass(frozen=True)
+class Pages:
+    """One set of pages (the console, the occupier portal): its templates, what every page's context
+    holds, and the text of an outcome message carried over a redirect (by key, in the flash cookie)."""
+
+    templates: Jinja2Templates
+    base_context: Callable[[Request], dict[str, Any]]
+    flash_text: Callable[[Request, str], str | None]
+
+    def render(
+        self,
+        request: Request,
+        template: str,
+        context: Mapping[str, Any] | None = None,
+        *,
+        partial: str | Mapping[str, str] | None = None,
+        status_code: int = 200,
+        headers: Mapping[str, str] | None = None,
+    ) -> HTMLResponse:
+        """The full page ``template``, or for an htmx request the ``partial`` it asked for.
+
+        ``partial`` is one template, or a map from ``HX-Target`` ids to templates; a request whose target
+        is not in the map gets the full page. A partial also carries the outcome message (out of band).
+        """
+        flash_key = request.cookies.get(FLASH_COOKIE)
+        if flash_key and getattr(request.state, "flash", None) is None:
+            text = self.flash_text(request, flash_key)
+            if text is not None:
+                request.state.flash = text
+        chosen = template
+        fragment = False
+        if is_htmx(request) and partial is not None:
+            if isinstance(partial, str):
+                chosen, fragment = partial, True
+            else:
+                target = request.headers.get("hx-target") or ""
+                if target in partial:
+                    chosen, fragment = partial[target], True
+        full_context = {**self.base_context(request), **(context or {}), "fragment": fragment}
+        body = self.templates.get_template(chosen).render(full_context)
+        if fragment and (full_context["flash"] or full_context["flash_error"]):
+            body += self.templates.get_template("_flash.html").render({**full_context, "oob": True})
+        response = HTMLResponse(body, status_code=status_code, headers=dict(headers or {}))
+        response.headers["Vary"] = "HX-Request, HX-Target"
+        response.headers["Cache-Control"] = "no-store"
+        if flash_key:
+            response.delete_cookie(FLASH_COOKIE, path="/")
+        return response
+
+
+CONSOLE_PAGES = Pages(templates, base_context, lambda _request, key: FLASH_MESSAGES.get(key))
+
+
 def render(
     request: Request,
     template: str,
@@ -158,33 +212,10 @@ def render(
     status_code: int = 200,
     headers: Mapping[str, str] | None = None,
 ) -> HTMLResponse:
-    """The full page ``template``, or for an htmx request the ``partial`` it asked for.
-
-    ``partial`` is one template, or a map from ``HX-Target`` ids to templates; a request whose target is
-    not in the map gets the full page. A partial also carries the outcome message (out of band).
-    """
-    flash_key = request.cookies.get(FLASH_COOKIE)
-    if flash_key in FLASH_MESSAGES and getattr(request.state, "flash", None) is None:
-        request.state.flash = FLASH_MESSAGES[flash_key]
-    chosen = template
-    fragment = False
-    if is_htmx(request) and partial is not None:
-        if isinstance(partial, str):
-            chosen, fragment = partial, True
-        else:
-            target = request.headers.get("hx-target") or ""
-            if target in partial:
-                chosen, fragment = partial[target], True
-    full_context = {**base_context(request), **(context or {}), "fragment": fragment}
-    body = templates.get_template(chosen).render(full_context)
-    if fragment and (full_context["flash"] or full_context["flash_error"]):
-        body += templates.get_template("_flash.html").render({**full_context, "oob": True})
-    response = HTMLResponse(body, status_code=status_code, headers=dict(headers or {}))
-    response.headers["Vary"] = "HX-Request, HX-Target"
-    response.headers["Cache-Control"] = "no-store"
-    if flash_key:
-        response.delete_cookie(FLASH_COOKIE, path="/")
-    return response
+    """A console page (see ``Pages.render``)."""
+    return CONSOLE_PAGES.render(
+        request, template, context, partial=partial, status_code=status_code, headers=headers
+    )
 
 
 def redirect(request: Request, url: str, *, flash: str | None = None) -> Response:

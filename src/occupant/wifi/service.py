@@ -7,9 +7,10 @@ A new credential is ``PROVISIONING`` (and its user busy) until a worker confirms
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from occupant.audit.service import record
@@ -53,6 +54,16 @@ class WifiUsernameTaken(Conflict):
     )
 
 
+def _existing_wifi(session: Session, user: OccupierUser) -> tuple[bool, bool]:
+    """(the user has a Wi-Fi account, the user's email is already a Wi-Fi username), in one query."""
+    rows = session.execute(
+        select(WifiAccount.user_id, WifiAccount.username)
+        .where(or_(WifiAccount.user_id == user.id, WifiAccount.username == user.email_key))
+        .limit(2)
+    ).all()
+    return any(uid == user.id for uid, _ in rows), any(name == user.email_key for _, name in rows)
+
+
 def _ensure_username_free(session: Session, username: str, account_id: int | None = None) -> None:
     stmt = select(WifiAccount.id).where(WifiAccount.username == username)
     if account_id is not None:
@@ -81,15 +92,23 @@ def _homesite(occupier: Occupier, homesite_id: int | None) -> Site:
     )
 
 
-def _check_limit(session: Session, occupier: Occupier, device_limit: int | None) -> int:
+def max_devices(session: Session, operator_id: int) -> int:
+    """The operator's highest device limit."""
+    operator = session.get(Operator, operator_id)
+    return operator.wifi_max_devices if operator else 5
+
+
+def _limit_in_range(occupier: Occupier, device_limit: int | None, maximum: int) -> int:
     limit = occupier.default_wifi_device_limit if device_limit is None else device_limit
-    operator = session.get(Operator, occupier.operator_id)
-    maximum = operator.wifi_max_devices if operator else 5
     if not isinstance(limit, int) or not 1 <= limit <= maximum:
         raise FieldErrors.single(
             "device_limit", "invalid_device_limit", f"The device limit must be between 1 and {maximum}."
         )
     return limit
+
+
+def _check_limit(session: Session, occupier: Occupier, device_limit: int | None) -> int:
+    return _limit_in_range(occupier, device_limit, max_devices(session, occupier.operator_id))
 
 
 def _site(session: Session, site_id: int) -> Site:
@@ -99,12 +118,22 @@ def _site(session: Session, site_id: int) -> Site:
     return site
 
 
+def provisioning_owner(account_id: int) -> str:
+    """Who holds the user (busy) while the account is PROVISIONING."""
+    return f"{BUSY_PREFIX}{account_id}"
+
+
+def provisioning_hold_until() -> datetime:
+    """Until when the hold lasts at most: a crashed worker never leaves the user busy for good."""
+    return utcnow() + timedelta(seconds=get_settings().busy_ttl_seconds)
+
+
 def _mark_provisioning(session: Session, account: WifiAccount, user: OccupierUser) -> None:
     """PROVISIONING until a worker confirms the credential is live; the user is busy meanwhile."""
     account.status = WifiStatus.PROVISIONING
     account.provisioned_at = None
-    user.busy_owner = f"{BUSY_PREFIX}{account.id}"
-    user.busy_until = utcnow() + timedelta(seconds=get_settings().busy_ttl_seconds)
+    user.busy_owner = provisioning_owner(account.id)
+    user.busy_until = provisioning_hold_until()
     account_id = account.id
     on_commit(session, lambda: _enqueue_confirm(account_id), key=("wifi.confirm", account_id))
 
@@ -129,22 +158,76 @@ def _issue_password(session: Session, account: WifiAccount, user: OccupierUser, 
         homesite=homesite,
         sites=user.occupier.sites,
     )
+    _queue_password_mail(session, account, user, homesite, password, reason)
+
+
+def password_mail_context(
+    user: OccupierUser, account: WifiAccount, homesite: Site, reason: str
+) -> dict[str, Any]:
+    """What the password email says besides the password (which travels sealed, as a secret)."""
+    return {
+        "first_name": user.first_name,
+        "username": account.username,
+        "homesite": homesite.name,
+        "reason": reason,
+        "device_limit": account.device_limit,
+    }
+
+
+def _queue_password_mail(
+    session: Session, account: WifiAccount, user: OccupierUser, homesite: Site, password: str, reason: str
+) -> None:
     queue_mail(
         session,
         operator_id=user.operator_id,
         to=user.email,
         template="wifi_password",
         language=user.language,
-        context={
-            "first_name": user.first_name,
-            "username": account.username,
-            "homesite": homesite.name,
-            "reason": reason,
-            "device_limit": account.device_limit,
-        },
+        context=password_mail_context(user, account, homesite, reason),
         secrets={"password": password},
         user_id=user.id,
     )
+
+
+def new_account_terms(
+    user: OccupierUser,
+    homesite_id: int | None,
+    device_limit: int | None,
+    *,
+    has_account: bool,
+    username_taken: bool,
+    maximum: int,
+) -> tuple[Site, int]:
+    """The rules for a new account of a changeable user, on facts already read: its homesite and device
+    limit, or the error the user would see (in this order: WifiAccountExists, InvalidState, FieldErrors
+    with every invalid field, WifiUsernameTaken). Shared by the single and the many-user create."""
+    if has_account:
+        raise WifiAccountExists()
+    _require_usable_user(user)
+    errors = []
+    homesite = limit = None
+    try:
+        homesite = _homesite(user.occupier, homesite_id)
+    except FieldErrors as exc:
+        errors += exc.errors
+    try:
+        limit = _limit_in_range(user.occupier, device_limit, maximum)
+    except FieldErrors as exc:
+        errors += exc.errors
+    if errors or homesite is None or limit is None:
+        raise FieldErrors(errors)
+    if username_taken:
+        raise WifiUsernameTaken()
+    return homesite, limit
+
+
+def created_event(homesite: Site, limit: int) -> tuple[list[str], dict[str, Any]]:
+    """The audit event's fields and changes for a new account (``wifi.created``)."""
+    return ["wifi_homesite", "wifi_device_limit"], {
+        "wifi_status": [None, WifiStatus.PROVISIONING],
+        "wifi_homesite": [None, homesite.code],
+        "wifi_device_limit": [None, limit],
+    }
 
 
 def create_wifi_account(
@@ -158,22 +241,17 @@ def create_wifi_account(
     """
     require(actor, Perm.MANAGE_USERS)
     ensure_changeable(user)
-    if account_of(session, user) is not None:
-        raise WifiAccountExists()
-    _require_usable_user(user)
-    errors = []
-    homesite = limit = None
-    try:
-        homesite = _homesite(user.occupier, homesite_id)
-    except FieldErrors as exc:
-        errors += exc.errors
-    try:
-        limit = _check_limit(session, user.occupier, device_limit)
-    except FieldErrors as exc:
-        errors += exc.errors
-    if errors or homesite is None or limit is None:
-        raise FieldErrors(errors)
-    _ensure_username_free(session, user.email_key)
+    has_account, username_taken = _existing_wifi(session, user)
+    homesite, limit = new_account_terms(
+        user,
+        homesite_id,
+        device_limit,
+        has_account=has_account,
+        username_taken=username_taken,
+        maximum=max_devices(session, user.occupier.operator_id),
+    )
+    password = new_wifi_password()
+    hashed = nt_hash(password)
     account = WifiAccount(
         operator_id=user.operator_id,
         occupier_id=user.occupier_id,
@@ -182,11 +260,19 @@ def create_wifi_account(
         homesite_id=homesite.id,
         device_limit=limit,
         status=WifiStatus.PROVISIONING,
+        nt_hash=hashed,
+        password_changed_at=utcnow(),
+        provisioned_at=None,
     )
     session.add(account)
     session.flush()
-    _issue_password(session, account, user, "created")
+    # A new username has no RADIUS rows yet: insert them, without deleting first.
+    sync.write_new_credentials(
+        session, [sync.NewCredential(account.username, hashed, limit, homesite, user.occupier.sites)]
+    )
+    _queue_password_mail(session, account, user, homesite, password, "created")
     _mark_provisioning(session, account, user)
+    fields, changes = created_event(homesite, limit)
     record(
         session,
         actor=actor,
@@ -194,12 +280,8 @@ def create_wifi_account(
         target_type="occupier_user",
         target_id=user.id,
         occupier_id=user.occupier_id,
-        fields=["wifi_homesite", "wifi_device_limit"],
-        changes={
-            "wifi_status": [None, account.status],
-            "wifi_homesite": [None, homesite.code],
-            "wifi_device_limit": [None, limit],
-        },
+        fields=fields,
+        changes=changes,
     )
     return account
 
@@ -437,8 +519,16 @@ def clear_session(session: Session, user: OccupierUser, radacct_id: int, *, acto
 # --- confirmation of provisioning (worker) ---------------------------------------------------------
 
 
+class ProvisioningNotLive(Exception):
+    """The account is PROVISIONING but RADIUS does not have its credential (yet): try again later."""
+
+
 def confirm_provisioning(session: Session, account_id: int) -> bool:
-    """PROVISIONING → ACTIVE once RADIUS's rows for the credential are committed; frees the user."""
+    """PROVISIONING → ACTIVE once RADIUS's rows for the credential are committed; frees the user.
+
+    Returns False when there is nothing to confirm (gone, or no longer PROVISIONING). Raises
+    ProvisioningNotLive when RADIUS cannot see the credential, so that the worker retries.
+    """
     from occupant.radius.models import RadCheck
 
     account = session.get(WifiAccount, account_id, with_for_update=True)
@@ -450,7 +540,7 @@ def confirm_provisioning(session: Session, account_id: int) -> bool:
         .limit(1)
     )
     if live is None:
-        return False
+        raise ProvisioningNotLive(f"Wi-Fi account {account_id}: no NT-Password row in radcheck yet")
     account.status = WifiStatus.ACTIVE
     account.provisioned_at = utcnow()
     session.execute(

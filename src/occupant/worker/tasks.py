@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from huey import crontab
 
@@ -35,6 +36,20 @@ def confirm_wifi(account_id: int) -> None:
         confirm_provisioning(session, account_id)
 
 
+@huey.task(retries=2, retry_delay=5)
+def confirm_wifi_many(account_ids: list[int]) -> None:
+    """Confirm a batch of new Wi-Fi accounts (a bulk create) set-based; retried while some are not live."""
+    from occupant.wifi.bulk import confirm_provisioning_many
+    from occupant.wifi.service import ProvisioningNotLive
+
+    with transaction(get_session_factory()) as session:
+        outcome = confirm_provisioning_many(session, account_ids)
+    if outcome.not_live:
+        raise ProvisioningNotLive(
+            f"{len(outcome.not_live)} Wi-Fi accounts have no NT-Password row in radcheck yet"
+        )
+
+
 @huey.periodic_task(crontab(minute="*"))
 def sweep() -> None:
     """Re-enqueue whatever a lost message or a killed worker left behind."""
@@ -47,11 +62,14 @@ def sweep() -> None:
         pending = pending_decommissions(session)
     for occupier_id in pending:
         run_decommission(occupier_id)
-    from occupant.wifi.service import confirm_provisioning, pending_provisioning
+    from occupant.wifi.service import ProvisioningNotLive, confirm_provisioning, pending_provisioning
 
     with transaction(factory) as session:
         for account_id in pending_provisioning(session):
-            confirm_provisioning(session, account_id)
+            try:
+                confirm_provisioning(session, account_id)
+            except ProvisioningNotLive as exc:
+                log.warning("%s; `occupant radius sync` rewrites RADIUS's rows from Occupant's state", exc)
 
 
 def enqueue_mail_delivery() -> None:
@@ -64,3 +82,13 @@ def enqueue_decommission(occupier_id: int) -> None:
 
 def enqueue_wifi_confirmation(account_id: int) -> None:
     confirm_wifi(account_id)
+
+
+WIFI_CONFIRMATION_BATCH = 1_000  # account ids per queue message
+
+
+def enqueue_wifi_confirmations(account_ids: Sequence[int]) -> None:
+    """Confirmation of many new accounts: one message per batch of ids, not one per account."""
+    ids = list(account_ids)
+    for start in range(0, len(ids), WIFI_CONFIRMATION_BATCH):
+        confirm_wifi_many(ids[start : start + WIFI_CONFIRMATION_BATCH])
