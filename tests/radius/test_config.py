@@ -93,7 +93,7 @@ def test_an_sqlite_config_loads_and_rendering_again_keeps_the_certificate(tmp_pa
     queries = (first.directory / "sql" / "queries.conf").read_text()
     # The device count comes with the check items, for the user asking (Debian's stock SQLite
     # simul_verify_query looked up the group name as if it were the user).
-    check = queries[queries.index("authorize_check_query = ") : queries.index("authorize_reply_query")]
+    check = queries[queries.index("authorize_check_query = ") : queries.index("group_membership_query")]
     assert "Tmp-Integer-0" in check and "group_attribute" not in check
     assert "simul_count_query" not in queries
     certificate = (first.directory / "certs" / "server.pem").read_bytes()

@@ -1,7 +1,7 @@
 """app accounts: the portal and mobile-app credential, its links (invitation, reset) and sessions
 
 Revision ID: 0007_app_accounts
-Revises: 0006_radius_reply
+Revises: 0006_radius_check
 Create Date: 2026-11-21 14:20:58.001831
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007_app_accounts"
-down_revision: str | None = "0006_radius_reply"
+down_revision: str | None = "0006_radius_check"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,11 +1,13 @@
-"""RADIUS functions (PostgreSQL): the check items with the device count, and the reply with the VLAN
+"""RADIUS function (PostgreSQL): everything an Access-Request needs from the database, in one call
 
-FreeRADIUS sends every query as plain text, so PostgreSQL plans each one afresh: a reply query joining
-four tables cost more to plan than the rest of an Access-Request, and the device limit took a query of
-its own. Two PL/pgSQL functions answer the same in two calls and keep their plans for the life of
-FreeRADIUS's connection. (SQLite plans cheaply: its queries.conf keeps the queries inline.)
+FreeRADIUS sends every query as plain text, so PostgreSQL plans each one afresh, and the stock policy
+asks three to five queries per request (check items, reply items, the user's groups, each group's
+check and reply items) plus one more for Simultaneous-Use. One PL/pgSQL function answers the check
+items (NT-Password), the devices connected now against the device limit, and the VLAN for the access
+point asking, and keeps its plans for the life of FreeRADIUS's connection. (SQLite plans cheaply: its
+queries.conf keeps the query inline.)
 
-Revision ID: 0006_radius_reply
+Revision ID: 0006_radius_check
 Revises: 0005_nas_unique
 Create Date: 2026-11-21
 """
@@ -14,14 +16,14 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0006_radius_reply"
+revision: str = "0006_radius_check"
 down_revision: str | None = "0005_nas_unique"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 CHECK_FUNCTION = """
 CREATE OR REPLACE FUNCTION occupant_radius_check(
-    p_username text, p_calling_station_id text, p_stale_after_seconds integer
+    p_username text, p_nas_identifier text, p_calling_station_id text, p_stale_after_seconds integer
 )
 RETURNS TABLE (id bigint, username text, attribute text, value text, op text)
 LANGUAGE plpgsql STABLE AS $$
@@ -49,7 +51,7 @@ BEGIN
             RETURN NEXT;
         END IF;
     END LOOP;
-    IF device_limit IS NULL THEN
+    IF device_limit IS NULL THEN  -- no usable account: nothing more to say
         RETURN;
     END IF;
     -- Devices connected now: open sessions, except the device asking again (same Calling-Station-Id,
@@ -65,23 +67,9 @@ BEGIN
     RETURN QUERY VALUES
         (0::bigint, p_username, 'Tmp-Integer-0'::text, connected::text, ':='::text),
         (0::bigint, p_username, 'Tmp-Integer-1'::text, device_limit::text, ':='::text);
-END
-$$
-"""
-
-REPLY_FUNCTION = """
-CREATE OR REPLACE FUNCTION occupant_radius_reply(p_username text, p_nas_identifier text)
-RETURNS TABLE (id bigint, username text, attribute text, value text, op text)
-LANGUAGE plpgsql STABLE AS $$
-BEGIN
-    -- The user's own reply items, as in FreeRADIUS's stock radreply query.
-    RETURN QUERY
-        SELECT r.id::bigint, r.username::text, r.attribute::text, r.value::text, r.op::text
-        FROM radreply r
-        WHERE r.username = p_username
-        ORDER BY r.id;
-    -- The VLAN: the reply items of the user's group for the site this NAS-Identifier belongs to
-    -- (home:<operator>:<site> or guest:<operator>:<site>, written by Occupant's radius.sync).
+    -- The VLAN (the policy moves it to the reply): the radgroupreply items of the user's group for the
+    -- site this NAS-Identifier belongs to (home:<operator>:<site> or guest:<operator>:<site>, written by
+    -- Occupant's radius.sync). None: a site the occupier cannot use.
     RETURN QUERY
         SELECT gr.id::bigint, g.username::text, gr.attribute::text, gr.value::text, gr.op::text
         FROM site_nas n
@@ -100,10 +88,8 @@ $$
 def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute(CHECK_FUNCTION)
-        op.execute(REPLY_FUNCTION)
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP FUNCTION IF EXISTS occupant_radius_reply(text, text)")
-        op.execute("DROP FUNCTION IF EXISTS occupant_radius_check(text, text, integer)")
+        op.execute("DROP FUNCTION IF EXISTS occupant_radius_check(text, text, text, integer)")
