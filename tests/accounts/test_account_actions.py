@@ -47,6 +47,7 @@ from tests.accounts.support import (
     open_sessions,
     reload,
     secrets_of,
+    token_of,
 )
 from tests.factories import make_account, make_occupier, make_operator, make_user
 
@@ -310,11 +311,35 @@ def test_deactivation_refusals(db, world):
 # --- passwords and welcome --------------------------------------------------------------------------
 
 
+def test_a_password_reset_before_the_invitation_was_used_sends_the_invitation_again(db, world):
+    with pytest.raises(InvalidState) as never:
+        service.send_password_reset(db, world.user, actor=world.staff)
+    assert never.value.message == "This user has not been invited to the apps."
+    make_account(db, world.user, portal=True, mobile_app=True)
+    first = last_token(db, world.user)
+
+    service.send_password_reset(db, world.user, actor=world.staff)
+
+    [_, again] = mails(db, world.user.id, "app_invitation")
+    assert again.context["resent"] is True and again.context["apps"] == ["portal", "mobile_app"]
+    assert mails(db, world.user.id, "password_reset") == []  # no reset link: there is no password yet
+    with pytest.raises(LinkInvalid):  # the old link died
+        service.check_link(db, first, TokenPurpose.INVITATION)
+    account, _ = service.set_password_with_link(db, token_of(again), PASSWORD, address=None)
+    assert account.status == AccountStatus.ACTIVE
+    assert account_actions(db, world.user)[-2:] == [
+        "app_account.invitation_resent",
+        "app_account.password_set",
+    ]
+
+    service.deactivate_account(db, world.user, actor=world.staff)
+    with pytest.raises(InvalidState) as off:
+        service.send_password_reset(db, world.user, actor=world.staff)
+    assert off.value.message == "Only an active or invited account can be sent a password reset."
+
+
 def test_a_password_reset_mails_a_reset_link_and_the_newest_link_wins(db, world):
     make_account(db, world.user)
-    with pytest.raises(InvalidState) as awaiting:
-        service.send_password_reset(db, world.user, actor=world.staff)
-    assert "invitation again" in awaiting.value.message
     service.set_password_with_link(db, last_token(db, world.user), PASSWORD, address=None)
 
     service.send_password_reset(db, world.user, actor=world.staff)

@@ -186,8 +186,12 @@ def test_deactivate_activate_resets_and_welcome(api: Api) -> None:
     invite(api.db, waiting, App.MOBILE_APP)
     assert api.post(f"/users/{waiting.id}/account/deactivate").json()["status"] == "DEACTIVATED"
     assert api.post(f"/users/{waiting.id}/account/activate").json()["status"] == "AWAITING_SIGN_IN"
-    refused = api.post(f"/users/{waiting.id}/account/password-reset")
-    assert refused.status_code == 409 and "invitation" in refused.json()["message"]
+    # A reset before the invitation was used sends the invitation again, with a new link.
+    again = api.post(f"/users/{waiting.id}/account/password-reset")
+    assert again.status_code == 200 and again.json()["status"] == "AWAITING_SIGN_IN"
+    api.db.expire_all()
+    assert [m.context["resent"] for m in mails(api.db, waiting.id, "app_invitation")] == [False, True]
+    assert mails(api.db, waiting.id, "password_reset") == []
 
 
 def test_lists_carry_each_users_account_state_in_one_query(api: Api, engine: Any) -> None:

@@ -103,9 +103,12 @@ def test_invite_by_email_then_every_action_by_id_without_printing_a_link(cli: Cl
     assert (
         resent.exit_code == 0 and f"A new invitation link is on its way to user {ids.user}." in resent.stdout
     )
-    too_early = cli("account", "reset", str(ids.user))
-    assert too_early.exit_code == 1
-    assert "error: Only an active account can be sent a password reset" in too_early.stderr
+    # A reset before the invitation was used: the invitation again, with a new link.
+    not_yet = cli("account", "reset", str(ids.user))
+    assert not_yet.exit_code == 0, not_yet.output
+    assert f"User {ids.user} has not chosen a password yet: a new invitation link is on its way." in (
+        not_yet.stdout
+    )
 
     choose_password(cli, ids.user)
     assert shown(cli, str(ids.user))["status"] == "ACTIVE"
@@ -118,13 +121,26 @@ def test_invite_by_email_then_every_action_by_id_without_printing_a_link(cli: Cl
     assert "add --yes" in cli("account", "deactivate", str(ids.user)).stderr
     off = cli("account", "deactivate", str(ids.user), "--yes")
     assert off.exit_code == 0 and "Status:        DEACTIVATED" in off.stdout
+    refused = cli("account", "reset", str(ids.user))
+    assert refused.exit_code == 1
+    assert "error: Only an active or invited account can be sent a password reset." in refused.stderr
     on = cli("account", "activate", str(ids.user))
     assert on.exit_code == 0 and "Status:        ACTIVE" in on.stdout
     demoted = cli("account", "role", str(ids.user), "user")
     assert demoted.exit_code == 0 and f"User {ids.user} is now a user." in demoted.stdout
     with cli.session() as s:
         sent = [m.template for m in mails(s, ids.user)]
-    assert sent == ["app_invitation", "app_second_invitation", "app_invitation", "password_reset", "welcome"]
+    assert sent == [
+        "app_invitation",
+        "app_second_invitation",
+        "app_invitation",
+        "app_invitation",
+        "password_reset",
+        "welcome",
+    ]
+    with cli.session() as s:
+        resent = [m.context["resent"] for m in mails(s, ids.user) if m.template == "app_invitation"]
+    assert resent == [False, True, True]
 
 
 def test_errors_are_short_messages_with_exit_code_1(cli: Cli) -> None:
@@ -163,3 +179,19 @@ def test_errors_are_short_messages_with_exit_code_1(cli: Cli) -> None:
         assert [m.template for m in mails(s, ids.foreign_user)] == []
         user = s.get(OccupierUser, ids.user)
         assert user is not None and service.account_of(s, user) is None  # the refusals created nothing
+
+
+def test_a_bad_setting_is_named_not_a_traceback(cli: Cli) -> None:
+    result = cli.runner.invoke(
+        app_of_cli(), ["account", "show", "1"], env={**cli.env, "OCCUPANT_INVITATION_HOURS": "0"}
+    )
+    assert result.exit_code == 1
+    assert "error: the configuration is not valid" in result.stderr
+    assert "OCCUPANT_INVITATION_HOURS: Input should be greater than or equal to 1" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def app_of_cli() -> Any:
+    from occupant.cli.main import app
+
+    return app

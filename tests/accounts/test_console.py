@@ -178,9 +178,9 @@ def test_resend_while_awaiting_and_refusals_show_as_messages(console: Console) -
     assert "A new invitation is on its way by email" in text_of(resent.text)
     c.db.expire_all()
     assert [m.context["resent"] for m in mails(c.db, user.id, "app_invitation")] == [False, True]
-    refused = c.post(base + "/password-reset", htmx="user-detail")
+    refused = c.post(base + "/force-password-reset", htmx="user-detail")
     assert refused.status_code == 409
-    assert "Only an active account can be sent a password reset" in text_of(refused.text)
+    assert "Only an active account has a password to reset." in text_of(refused.text)
 
 
 def test_nothing_is_offered_for_a_deactivated_user_or_a_decommissioning_occupier(console: Console) -> None:

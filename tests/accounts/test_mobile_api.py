@@ -196,6 +196,57 @@ def test_deactivation_and_an_email_change_end_the_app_sessions_at_the_next_reque
     assert sign_in(api.client, "new.address@globex.example").status_code == 200
 
 
+def test_a_password_change_a_forced_reset_and_deletion_end_the_app_sessions_too(api: Api) -> None:
+    user = make_user(api.db, api.occupier)
+    activate(api.db, user)
+    pair = tokens(api, user)
+
+    # The user changes their password in the portal: the app must sign in again, with the new one.
+    portal = service.sign_in(api.db, email=user.email, password=PASSWORD, app=App.PORTAL, address=None)
+    service.change_own_password(
+        api.db,
+        portal.account,
+        current=PASSWORD,
+        new="a new long passphrase",
+        keep_session_id=portal.session_row.id,
+    )
+    api.db.flush()
+    assert me(api.client, pair["access_token"]).status_code == 401
+    assert refresh(api.client, pair["refresh_token"]).status_code == 401
+    assert sign_in(api.client, user.email).json() == GENERIC
+    pair = tokens_with(api, user, "a new long passphrase")
+
+    forced = api.post(f"/users/{user.id}/account/force-password-reset")
+    assert forced.status_code == 200
+    assert me(api.client, pair["access_token"]).status_code == 401
+    assert refresh(api.client, pair["refresh_token"]).status_code == 401
+
+    api.db.expire_all()
+    again = service.sign_in(
+        api.db, email=user.email, password="a new long passphrase", app=App.PORTAL, address=None
+    )
+    assert again.must_change_password  # the portal's "choose a new password" step
+    service.change_own_password(
+        api.db,
+        again.account,
+        current=None,
+        new="yet another passphrase",
+        keep_session_id=again.session_row.id,
+    )
+    api.db.flush()
+    pair = tokens_with(api, user, "yet another passphrase")
+    assert api.delete(f"/users/{user.id}").status_code == 204
+    assert me(api.client, pair["access_token"]).status_code == 401
+    assert refresh(api.client, pair["refresh_token"]).status_code == 401
+    assert sign_in(api.client, user.email, "yet another passphrase").json() == GENERIC
+
+
+def tokens_with(api: Api, user: OccupierUser, password: str) -> dict[str, Any]:
+    response = sign_in(api.client, user.email, password)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
 def test_me_takes_only_app_tokens_and_staff_endpoints_take_only_api_keys(api: Api) -> None:
     user = make_user(api.db, api.occupier)
     activate(api.db, user, role=AccountRole.ADMIN)  # portal and mobile app

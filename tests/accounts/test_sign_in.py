@@ -14,6 +14,7 @@ from occupant.accounts.errors import AppNotAvailable, LinkInvalid
 from occupant.accounts.models import AccountStatus, AccountToken, App, AppSession, InviteState, TokenPurpose
 from occupant.kit.clock import shifted
 from occupant.kit.errors import FieldErrors, NotAuthenticated, RateLimited
+from occupant.kit.settings import get_settings
 from occupant.occupiers import service as occupiers
 from occupant.occupiers.schemas import OccupierUpdate
 from occupant.users import service as users
@@ -91,6 +92,19 @@ def test_links_expire_and_unknown_links_say_so(db, world):
         with pytest.raises(LinkInvalid) as unknown:
             service.check_link(db, bad, TokenPurpose.INVITATION)
         assert unknown.value.details == {"reason": "unknown"}
+
+
+def test_the_link_lifetime_is_configurable_and_the_mail_says_it(db, world, monkeypatch):
+    monkeypatch.setattr(get_settings(), "invitation_hours", 4)
+    make_account(db, world.user, portal=True)
+    [invitation] = mails(db, world.user.id, "app_invitation")
+    assert invitation.context["expires_hours"] == 4
+    token = last_token(db, world.user)
+    with shifted(timedelta(hours=3, minutes=59)):
+        service.check_link(db, token, TokenPurpose.INVITATION)
+    with shifted(timedelta(hours=4, seconds=1)), pytest.raises(LinkInvalid) as expired:
+        service.check_link(db, token, TokenPurpose.INVITATION)
+    assert expired.value.reason == "expired"
 
 
 def test_password_rules_leave_the_link_usable(db, world):
@@ -191,6 +205,20 @@ def test_an_app_the_account_is_not_invited_to_or_no_longer_offered_is_refused(db
     occupiers.update_occupier(db, world.occupier, OccupierUpdate(portal_offered=False), actor=world.staff)
     with pytest.raises(AppNotAvailable):
         sign_in(db, world.user.email)
+
+
+def test_while_the_occupier_does_not_offer_an_app_its_open_sessions_do_not_work(db, world):
+    make_account(db, world.user, portal=True, mobile_app=True, password=PASSWORD)
+    portal, mobile = sign_in(db, world.user.email), sign_in(db, world.user.email, App.MOBILE_APP)
+    occupiers.update_occupier(db, world.occupier, OccupierUpdate(portal_offered=False), actor=world.staff)
+    assert service.resolve_session(db, portal.token, App.PORTAL) is None
+    assert service.resolve_session(db, mobile.token, App.MOBILE_APP) is not None  # the app is still offered
+    occupiers.update_occupier(db, world.occupier, OccupierUpdate(mobile_app_offered=False), actor=world.staff)
+    assert service.resolve_session(db, mobile.token, App.MOBILE_APP) is None
+    with pytest.raises(NotAuthenticated):
+        service.refresh(db, mobile.refresh_token)
+    occupiers.update_occupier(db, world.occupier, OccupierUpdate(portal_offered=True), actor=world.staff)
+    assert service.resolve_session(db, portal.token, App.PORTAL) is not None  # offered again
 
 
 # --- sessions ---------------------------------------------------------------------------------------

@@ -313,6 +313,28 @@ def test_the_second_app_notice_depends_on_whether_the_password_is_set(language):
         assert 'style="display:inline-block' not in notice.html
 
 
+@pytest.mark.parametrize("language", sorted(LANGUAGES))
+def test_the_welcome_sends_only_portal_users_to_the_portal(language):
+    """A user invited to the mobile app alone cannot sign in to the portal: their welcome has no "Go to the
+    portal" button and names the portal only as the place to choose a new password."""
+
+    def render_welcome(apps: list[str]) -> Any:
+        return RENDERER.render("welcome", language, sample_context("welcome", apps=apps), OPERATOR)
+
+    portal, both, mobile = (
+        render_welcome(["portal"]),
+        render_welcome(["portal", "mobile_app"]),
+        render_welcome(["mobile_app"]),
+    )
+    button = 'style="display:inline-block'
+    assert button in portal.html and button in both.html and button not in mobile.html
+    assert (
+        _paragraphs(portal.text)[1] == _paragraphs(both.text)[1]
+    )  # "in the portal you can see your details"
+    assert _paragraphs(mobile.text)[1] != _paragraphs(portal.text)[1]
+    assert "https://portal.example/portal" in mobile.text  # for "forgot password"
+
+
 def test_the_english_wording_of_the_account_mails():
     """One language read in full, as a reviewer would: the sentences that carry the rules."""
 
@@ -333,6 +355,10 @@ def test_the_english_wording_of_the_account_mails():
     )
     assert "expires after 72 hours" in text("password_reset")
     assert "https://portal.example/portal" in text("welcome", apps=[])
+    assert "In the portal you can check and update your details" in text("welcome", apps=["portal"])
+    assert "you can choose a new one from the portal's sign-in page: https://portal.example/portal" in text(
+        "welcome", apps=["mobile_app"]
+    )
 
 
 def test_a_template_can_name_the_link_of_its_button(tmp_path):

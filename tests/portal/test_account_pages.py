@@ -10,14 +10,18 @@ from datetime import timedelta
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from occupant.accounts import service as accounts
-from occupant.accounts.models import AccountRole, AccountToken, App, AppAccount, AppSession
+from occupant.accounts.models import AccountRole, AccountToken, App, AppAccount, AppSession, TokenPurpose
 from occupant.kit import i18n
 from occupant.kit.clock import utcnow
+from occupant.kit.settings import get_settings
 from occupant.kit.throttle import Throttle
+from occupant.notify.models import OutboxMessage
+from occupant.portal import account, me, user_forms
+from occupant.portal import users as user_pages
 from occupant.portal.deps import PORTAL_COOKIE
 from occupant.users import service as users
 from occupant.users.models import OccupierUser
@@ -84,6 +88,24 @@ def test_sign_in_opens_a_session_with_a_safe_cookie_and_lands_on_the_right_page(
     )
     admin_client = TestClient(client.app)
     assert _sign_in(admin_client, "boss@globex.example", PASSWORD).headers["location"] == "/portal/users"
+
+
+def test_over_https_the_cookies_are_secure_and_browsers_are_told_to_keep_to_https(
+    portal: Portal, user: OccupierUser, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert "strict-transport-security" not in TestClient(client.app).get("/portal/sign-in").headers  # HTTP
+    monkeypatch.setattr(get_settings(), "cookie_secure", True)
+    client = TestClient(client.app, base_url="https://testserver")  # a browser sends secure cookies on HTTPS
+    page = client.get("/portal/sign-in")
+    assert page.headers["strict-transport-security"] == "max-age=31536000"
+    pre_session = page.headers.get_list("set-cookie")
+    assert pre_session and all("; secure" in c.lower() for c in pre_session)
+    response = _sign_in(client, "chloe@globex.example", PASSWORD)
+    cookie = next(c for c in response.headers.get_list("set-cookie") if c.startswith(PORTAL_COOKIE + "="))
+    assert "; secure" in cookie.lower() and "httponly" in cookie.lower()
+    for headers in (response.headers, client.get("/api/v1/openapi.json").headers):
+        assert headers["x-content-type-options"] == "nosniff" and headers["x-frame-options"] == "DENY"
+        assert headers["strict-transport-security"] == "max-age=31536000"
 
 
 def test_sign_in_goes_back_to_the_page_asked_for_but_never_off_the_portal(
@@ -158,14 +180,58 @@ def test_sign_out_ends_the_session_on_the_server(portal: Portal) -> None:
     assert portal.get("/portal/users").headers["location"] == "/portal/sign-in?next=%2Fportal%2Fusers"
 
 
-def test_every_post_needs_the_sessions_csrf_token(portal: Portal) -> None:
-    user = make_user(portal.db, portal.occupier)
-    for path in (f"/portal/users/{user.id}/delete", "/portal/me/edit", "/portal/language"):
-        response = portal.post(path, {"csrf_token": "forged", "lang": "fr"}, csrf=False)
+def _outbox(db: Session) -> int:
+    return int(db.scalar(select(func.count(OutboxMessage.id))) or 0)
+
+
+def test_every_post_needs_the_sessions_csrf_token(portal: Portal, client: TestClient) -> None:
+    """Every form of the portal, found from its routes: signed in, the session's token; before a session (sign
+    in, forgot password, the links), the pre-session token. A forged or missing one changes nothing."""
+    user = make_user(portal.db, portal.occupier, first_name="Tina", email="tina@globex.example")
+    invite(portal.db, user, App.PORTAL)
+    link = link_token(mails(portal.db, user.id, "app_invitation")[-1])
+    accounts.send_password_reset(portal.db, portal.me, actor=admin_actor(portal.operator))
+    reset_link = link_token(mails(portal.db, portal.me.id, "password_reset")[-1])
+    before = (_outbox(portal.db), portal.me.language, portal.db.scalar(select(func.count(AppSession.id))))
+    public = {"/portal/sign-in", "/portal/forgot", "/portal/invitation/{token}", "/portal/reset/{token}"}
+    posts = sorted(
+        {
+            route.path
+            for router in (account.router, user_pages.router, user_forms.router, me.router)
+            for route in router.routes
+            if "POST" in getattr(route, "methods", ())
+        }
+    )
+    assert len(posts) >= 12 and public <= set(posts)
+    form = {
+        "csrf_token": "forged",
+        "email": "tina@globex.example",
+        "password": NEW_PASSWORD,
+        "password_confirm": NEW_PASSWORD,
+        "first_name": "Forged",
+        "last_name": "Forged",
+        "lang": "fr",
+        "invite_mobile_app": "on",
+    }
+    for path in posts:
+        token = reset_link if path.startswith("/portal/reset/") else link
+        url = path.replace("{user_id:int}", str(user.id)).replace("{token}", token)
+        if path in public:
+            response = client.post(url, data=form, follow_redirects=False)
+        else:
+            response = portal.post(url, form, csrf=False)
+            assert "This form has expired or did not come from this site." in response.text, path
         assert response.status_code == 403, path
-        assert "This form has expired or did not come from this site." in response.text
     portal.db.expire_all()
-    assert portal.db.get(OccupierUser, user.id) is not None
+    assert (
+        _outbox(portal.db),
+        portal.me.language,
+        portal.db.scalar(select(func.count(AppSession.id))),
+    ) == before
+    tina = portal.db.get(OccupierUser, user.id)
+    assert tina is not None and tina.first_name == "Tina"
+    accounts.check_link(portal.db, link, TokenPurpose.INVITATION)  # both links still unused
+    accounts.check_link(portal.db, reset_link, TokenPurpose.PASSWORD_RESET)
     # htmx sends the token in a header instead.
     ok = portal.client.post(
         f"/portal/users/{user.id}/delete", headers={"X-CSRF-Token": portal.csrf}, follow_redirects=False
@@ -202,6 +268,16 @@ def test_a_deactivated_deleted_or_revoked_user_is_sent_to_sign_in_at_their_next_
     portal.sign_in_as(bob)
     users.delete_user(portal.db, bob, actor=staff)
     assert portal.get("/portal/me").status_code == 303
+
+
+def test_a_role_change_applies_at_the_next_request(portal: Portal) -> None:
+    assert portal.get("/portal/users").status_code == 200
+    accounts.change_role(portal.db, portal.me, AccountRole.USER, actor=admin_actor(portal.operator))
+    refused = portal.get("/portal/users")
+    assert refused.status_code == 403 and "You do not have permission to do this." in refused.text
+    assert portal.get("/portal").headers["location"] == "/portal/me"  # the same session, now a user's
+    accounts.change_role(portal.db, portal.me, AccountRole.ADMIN, actor=admin_actor(portal.operator))
+    assert portal.get("/portal/users").status_code == 200
 
 
 # --- links ------------------------------------------------------------------------------------------------
@@ -246,6 +322,38 @@ def test_the_invitation_link_sets_the_password_then_the_user_signs_in(
     assert again.status_code == 410
     assert "This link can no longer be used" in again.text and "already been used" in again.text
     assert 'href="/portal/forgot"' in again.text
+
+
+def test_a_link_page_speaks_the_language_its_email_was_written_in(portal: Portal, client: TestClient) -> None:
+    greta = make_user(
+        portal.db, portal.occupier, first_name="Greta", email="greta@globex.example", language="de"
+    )
+    invite(portal.db, greta, App.PORTAL)
+    url = f"/portal/invitation/{link_token(mails(portal.db, greta.id, 'app_invitation')[-1])}"
+    english_browser = {"Accept-Language": "en-GB,en;q=0.9"}
+
+    form = client.get(url, headers=english_browser)
+    assert '<html lang="de">' in form.text and "Willkommen! Legen Sie Ihr Passwort fest" in text_of(form.text)
+    short = client.post(
+        url,
+        data={"password": "kurz", "password_confirm": "kurz", "csrf_token": _form_token(form.text)},
+        headers=english_browser,
+    )
+    assert short.status_code == 422 and "Verwenden Sie mindestens 10 Zeichen." in text_of(short.text)
+    # The visitor's own choice (the language switch) still wins.
+    client.cookies.set(i18n.LANG_COOKIE, "fr")
+    assert '<html lang="fr">' in client.get(url, headers=english_browser).text
+    client.cookies.delete(i18n.LANG_COOKIE)
+
+    accounts.set_password_with_link(portal.db, url.rsplit("/", 1)[1], PASSWORD, address=None)
+    accounts.send_password_reset(portal.db, greta, actor=admin_actor(portal.operator))
+    reset = client.get(
+        f"/portal/reset/{link_token(mails(portal.db, greta.id, 'password_reset')[-1])}",
+        headers=english_browser,
+    )
+    assert '<html lang="de">' in reset.text and "Neues Passwort festlegen" in text_of(reset.text)
+    # A link that cannot be used has no holder to speak for: the browser's language.
+    assert '<html lang="en">' in client.get(url, headers=english_browser).text
 
 
 def test_expired_and_unknown_links_offer_to_ask_for_a_new_one(portal: Portal, client: TestClient) -> None:

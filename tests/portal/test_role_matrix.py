@@ -98,6 +98,31 @@ def _view(scene: Scene, actor: str) -> tuple[Any, Check]:
     return response, check
 
 
+def _page_about_tom(path: str) -> Callable[[Scene, str], tuple[Any, Check]]:
+    """A GET page about Tom (the edit form, the delete confirmation): shown only to Globex's admin."""
+
+    def action(scene: Scene, actor: str) -> tuple[Any, Check]:
+        response = scene.portal.get(f"/portal/users/{scene.tom.id}{path}")
+
+        def check(s: Scene, r: Any, allowed: bool) -> None:
+            assert ("tom@globex.example" in r.text or "Tom Tanaka" in r.text) == allowed
+
+        return response, check
+
+    return action
+
+
+def _add_form(scene: Scene, actor: str) -> tuple[Any, Check]:
+    response = scene.portal.get("/portal/users/new")
+
+    def check(s: Scene, r: Any, allowed: bool) -> None:
+        if allowed:  # the admin's own occupier
+            name = "Initech" if actor == "other_occupier_admin" else "Globex"
+            assert f"A user of {name}." in r.text
+
+    return response, check
+
+
 def _add(scene: Scene, actor: str) -> tuple[Any, Check]:
     response = scene.portal.post(
         "/portal/users/new",
@@ -231,8 +256,11 @@ ACTIONS: dict[str, Callable[[Scene, str], tuple[Any, Check]]] = {
     "sign_out": _sign_out,
     "list": _list,
     "view": _view,
+    "add_form": _add_form,
     "add": _add,
+    "edit_form": _page_about_tom("/edit"),
     "edit": _edit,
+    "delete_form": _page_about_tom("/delete"),
     "delete_user": _delete_user,
     "delete_admin": _delete_admin,
     "resend": _resend,
@@ -247,8 +275,11 @@ EXPECTED = {
     "sign_out": (303, 303, 303, 303),
     "list": (200, 403, 200, 303),
     "view": (200, 403, 404, 303),
+    "add_form": (200, 403, 200, 303),
     "add": (303, 403, 303, 303),
+    "edit_form": (200, 403, 404, 303),
     "edit": (303, 403, 404, 303),
+    "delete_form": (200, 403, 404, 303),
     "delete_user": (303, 403, 404, 303),
     "delete_admin": (403, 403, 404, 303),
     "resend": (303, 403, 404, 303),

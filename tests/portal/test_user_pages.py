@@ -3,16 +3,19 @@ a user's details, adding a user with Wi-Fi and invitations, editing, deleting, r
 
 from __future__ import annotations
 
+import html
 import re
 
 from sqlalchemy import func, select
 
 from occupant.accounts import service as accounts
 from occupant.accounts.models import AccountRole, AccountStatus, InviteState
+from occupant.kit import i18n
 from occupant.notify.models import OutboxMessage
 from occupant.occupiers import service as occupiers
 from occupant.occupiers.models import OccupierState
 from occupant.occupiers.schemas import OccupierUpdate
+from occupant.users import service as users
 from occupant.users.models import OccupierUser
 from occupant.wifi import service as wifi
 from occupant.wifi.models import WifiAccount, WifiStatus
@@ -215,10 +218,9 @@ def test_the_add_page_offers_wifi_and_invitations_to_the_apps_offered(portal: Po
     occupiers.update_occupier(
         portal.db, portal.occupier, OccupierUpdate(portal_offered=False), actor=admin_actor(portal.operator)
     )
-    none = text_of(portal.get("/portal/users/new").text)
-    assert (
-        "Send invite" not in none and "Your organisation does not offer the portal or the mobile app." in none
-    )
+    # Without the portal, nobody of the occupier can use it, its admins neither: sent to sign in.
+    gone = portal.get("/portal/users/new")
+    assert gone.status_code == 303 and gone.headers["location"].startswith("/portal/sign-in")
 
 
 def test_add_a_user_with_wifi_and_invitations(portal: Portal) -> None:
@@ -456,6 +458,75 @@ def test_edit_errors_keep_what_was_typed_and_change_nothing(portal: Portal) -> N
     assert "Concurrent device limit: Enter a number within the limits shown." in text_of(limit.text)
     portal.db.expire_all()
     assert brian.job_title == "Analyst" and wifi.account_of(portal.db, brian) is None
+
+
+def test_a_deactivated_users_form_offers_only_their_details_and_says_why(portal: Portal) -> None:
+    gus = make_user(portal.db, portal.occupier, first_name="Gus", job_title="Clerk")
+    give_wifi(portal.db, gus)
+    users.deactivate_user(portal.db, gus, actor=admin_actor(portal.operator))
+    edit = f"/portal/users/{gus.id}/edit"
+    page = portal.get(edit)
+    text = text_of(page.text)
+    assert "Send invite to portal" not in text and "Send invite to mobile app" not in text
+    assert "This user is deactivated: they can be invited once your operator reactivates them." in text
+    assert 'name="wifi"' not in page.text and 'name="homesite_id"' not in page.text
+    assert "their Wi-Fi account can be changed once your operator reactivates them." in text
+
+    saved = portal.post(edit, _edit_values(gus, job_title="Archivist"))
+    assert saved.status_code == 303, text_of(saved.text)
+    portal.db.expire_all()
+    assert gus.job_title == "Archivist"
+    assert wifi.account_of(portal.db, gus).status == WifiStatus.DEACTIVATED  # type: ignore[union-attr]
+
+    # A page shown before the deactivation still ticks an invitation: refused, saying why; nothing saved.
+    stale = portal.post(edit, _edit_values(gus, job_title="Changed", invite_portal="on"))
+    assert stale.status_code == 409
+    assert "This user is deactivated. Ask your operator to reactivate them first." in text_of(stale.text)
+    portal.client.cookies.set(i18n.LANG_COOKIE, "fr")
+    stale_wifi = {"wifi": "on", "homesite_id": str(portal.site.id), "device_limit": "2"}
+    in_french = portal.post(edit, _edit_values(gus, job_title="Changed", **stale_wifi))
+    assert in_french.status_code == 409
+    assert (
+        "Cet utilisateur est désactivé. Demandez d'abord à votre opérateur de le réactiver."
+        in html.unescape(text_of(in_french.text))
+    )
+    portal.db.expire_all()
+    assert gus.job_title == "Archivist" and accounts.account_of(portal.db, gus) is None
+    assert wifi.account_of(portal.db, gus).status == WifiStatus.DEACTIVATED  # type: ignore[union-attr]
+
+
+def test_a_deactivated_account_is_not_offered_invitations(portal: Portal) -> None:
+    ivy = make_user(portal.db, portal.occupier, first_name="Ivy")
+    give_account(portal.db, ivy)  # the portal; not the mobile app
+    accounts.deactivate_account(portal.db, ivy, actor=admin_actor(portal.operator))
+    text = text_of(portal.get(f"/portal/users/{ivy.id}/edit").text)
+    assert "Send invite to mobile app" not in text and "Mobile app: Not invited" in text
+    assert (
+        "This user's account is deactivated: they cannot sign in. Ask your operator to activate it." in text
+    )
+    refused = portal.post(f"/portal/users/{ivy.id}/edit", _edit_values(ivy, invite_mobile_app="on"))
+    assert refused.status_code == 409
+    reason = "This user's account is deactivated. Ask your operator to activate it first."
+    assert reason in html.unescape(text_of(refused.text))
+
+    # A user with a password is told that an invitation opens the other app with it.
+    ada = accounts.account_of(portal.db, portal.me)
+    assert ada is not None and ada.mobile_app == InviteState.NOT_INVITED
+    mine = text_of(portal.get(f"/portal/users/{portal.me.id}/edit").text)
+    assert (
+        "The user already has a password: an invitation tells them by email that it opens this app too."
+        in mine
+    )
+
+
+def test_a_resend_that_came_too_late_says_why(portal: Portal) -> None:
+    cleo = make_user(portal.db, portal.occupier, first_name="Cleo")
+    give_account(portal.db, cleo)  # signed in already
+    refused = portal.post(f"/portal/users/{cleo.id}/resend")
+    assert refused.status_code == 409
+    assert "There is no invitation to resend: this user has signed in already" in text_of(refused.text)
+    portal.db.expire_all()
+    assert len(mails(portal.db, cleo.id, "app_invitation")) == 1
 
 
 def test_edit_changes_the_role_but_never_ones_own(portal: Portal) -> None:

@@ -32,7 +32,14 @@ from occupant.wifi import service as wifi
 from occupant.wifi.bulk import WifiCreateRequest, confirm_provisioning_many, create_wifi_accounts
 from occupant.wifi.models import WifiAccount, WifiStatus
 from occupant.wifi.passwords import nt_hash
-from tests.factories import admin_actor, make_occupier, make_operator, make_site, make_user
+from tests.factories import (
+    admin_actor,
+    make_occupier,
+    make_operator,
+    make_site,
+    make_user,
+    site_manager_actor,
+)
 from tests.wifi.support import mailed_password, password_mails
 
 
@@ -339,6 +346,18 @@ def test_a_user_of_another_operator_is_not_found_and_untouched(db, world):
     assert [r.error.code if r.error else "created" for r in results] == ["not_found", "created"]
     assert results[0].error is not None and results[0].error.status == 404
     assert traces(db, stranger) == before
+
+
+def test_a_site_manager_reaches_only_the_occupiers_at_their_sites(db, world):
+    w = world
+    berlin_manager = site_manager_actor(w.operator, [w.ber.id])
+    at_berlin, elsewhere = make_user(db, w.bureau), make_user(db, w.studio)  # studio: London and Paris
+    before = traces(db, elsewhere)
+    results = create_wifi_accounts(
+        db, [(elsewhere, w.lon.id, None), (at_berlin, w.ber.id, None)], actor=berlin_manager
+    )
+    assert [r.error.code if r.error else "created" for r in results] == ["not_found", "created"]
+    assert traces(db, elsewhere) == before
 
 
 def test_a_user_who_cannot_manage_users_is_refused_and_nothing_is_written(db, world):

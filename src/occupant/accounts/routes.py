@@ -26,8 +26,8 @@ ACCOUNT_CONFLICTS: dict[int | str, dict[str, Any]] = {
     409: {
         "model": ErrorOut,
         "description": "`invalid_state` (e.g. resending when the user already signed in, a password reset "
-        "for an account that is not active, any change to a deactivated user), `action_in_progress`, "
-        "`occupier_decommissioned`.",
+        "for an account never invited or deactivated, any change to a deactivated user), "
+        "`action_in_progress`, `occupier_decommissioned`.",
     }
 }
 WRITE = {**responses.NOT_FOUND, **ACCOUNT_CONFLICTS}
@@ -90,7 +90,8 @@ def activate_account(user_id: Id, db: ApiDb, actor: ApiActor) -> AccountOut:
 
 @router.post(BASE + "/password-reset", summary="Email a password-reset link", responses=WRITE)
 def send_password_reset(user_id: Id, db: ApiDb, actor: ApiActor) -> AccountOut:
-    """For an `ACTIVE` account (one awaiting sign-in gets its invitation resent instead)."""
+    """For an `ACTIVE` account: a link to choose a new password (the current one works until then). For an
+    account awaiting its first sign-in: the invitation again, with a new link (the old one stops working)."""
     user = scope.get_user(db, actor, user_id, for_update=True)
     service.send_password_reset(db, user, actor=actor)
     return account_out(db, user)

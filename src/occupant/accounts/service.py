@@ -42,6 +42,7 @@ from occupant.accounts.sessions import (
     _audit,
     actor_for_account,
     app_offered,
+    app_offered_by,
     app_state,
     change_own_password,
     check_link,
@@ -61,7 +62,7 @@ from occupant.accounts.sessions import (
 )
 from occupant.audit.service import Target, record_many
 from occupant.authz.actor import Actor, ActorKind, Role
-from occupant.authz.scope import Perm, require
+from occupant.authz.scope import Perm, require, visible_user_ids
 from occupant.kit.clock import utcnow
 from occupant.kit.db import flush_in_savepoint
 from occupant.kit.errors import FieldErrors, InvalidState, NotFound, OccupantError, PreconditionFailed
@@ -72,6 +73,7 @@ from occupant.users.models import OccupierUser, UserStatus
 from occupant.users.service import ensure_changeable
 
 __all__ = [
+    "AccountResult",
     "AppNotAvailable",
     "AppNotOffered",
     "CannotDeleteAdmin",
@@ -82,6 +84,7 @@ __all__ = [
     "account_of",
     "activate_account",
     "actor_for_account",
+    "app_offered_by",
     "change_own_password",
     "change_role",
     "check_link",
@@ -331,19 +334,30 @@ def resend_invitation(session: Session, user: OccupierUser, *, actor: Actor) -> 
     """
     _check(actor, user)
     account = _require_account(session, user)
+    resend_terms(account)
+    _resend(session, user, account, actor=actor)
+    return account
+
+
+def resend_terms(account: AppAccount) -> None:
+    """The resend rule, on the account already read (shared with the many-user path): only while awaiting
+    the first sign-in. Raises InvalidState."""
     if account.status != AccountStatus.AWAITING_SIGN_IN:
         raise InvalidState("Only an account awaiting its first sign-in can be sent its invitation again.")
+
+
+def _resend(session: Session, user: OccupierUser, account: AppAccount, *, actor: Actor) -> None:
     token = issue_link(session, account, TokenPurpose.INVITATION)
     account.invited_at = utcnow()
     mail.send(session, mail.invitation(user, invited_apps(account), token, resent=True))
     session.flush()
     _audit(session, actor, "invitation_resent", user)
-    return account
 
 
 @dataclass(frozen=True, slots=True)
-class InviteResult:
-    """For one user of :func:`invite_many`, in order: the account, or the error ``invite`` would raise."""
+class AccountResult:
+    """For one user of a many-user action (:func:`invite_many`, ``accounts.bulk``), in order: the account,
+    or the error the single-user action would raise."""
 
     user: OccupierUser
     account: AppAccount | None = None
@@ -352,6 +366,9 @@ class InviteResult:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+InviteResult = AccountResult  # the name invite_many's callers know
 
 
 @dataclass(frozen=True, slots=True)
@@ -370,8 +387,8 @@ def invite_many(
 
     Returns one result per user, in order. A user that breaks a rule fails alone with the error
     ``invite`` would raise — ActionInProgress, OccupierDecommissioned, AppNotOffered, InvalidState, or
-    NotFound for a user outside the actor's operator or occupier — and is left untouched; a user already
-    invited (or listed twice) is an ok no-op. Raises PermissionDenied (nothing written).
+    NotFound for a user outside the actor's scope (operator, sites, occupier) — and is left untouched; a
+    user already invited (or listed twice) is an ok no-op. Raises PermissionDenied (nothing written).
     """
     require(actor, Perm.MANAGE_USERS)
     app = App(app)
@@ -384,13 +401,11 @@ def invite_many(
     results: list[InviteResult | None] = []
     accepted: list[_Accepted] = []
     seen: set[int] = set()
-    occupier_only = actor.role in (Role.OCCUPIER_ADMIN, Role.OCCUPIER_USER)
+    visible = visible_user_ids(session, actor, [u.id for u in users], chunk=LOOKUP_CHUNK)
     for position, user in enumerate(users):
         account = accounts.get(user.id)
         try:
-            if user.operator_id != actor.operator_id or (
-                occupier_only and user.occupier_id != actor.occupier_id
-            ):
+            if user.id not in visible:
                 raise NotFound()
             ensure_changeable(user)
             if user.id in seen:
@@ -605,21 +620,19 @@ def activate_account(session: Session, user: OccupierUser, *, actor: Actor) -> A
     return account
 
 
-def _require_active(account: AppAccount, what: str) -> None:
-    if account.status != AccountStatus.ACTIVE:
-        raise InvalidState(
-            f"Only an active account can be sent {what}; an account awaiting its first sign-in can be "
-            "sent its invitation again."
-        )
-
-
 def send_password_reset(session: Session, user: OccupierUser, *, actor: Actor) -> AppAccount:
-    """Email a password-reset link (``password_reset``); the previous reset link dies. The current
-    password keeps working until a new one is set. Raises InvalidState unless ACTIVE, PermissionDenied,
-    ActionInProgress, OccupierDecommissioned."""
+    """Email the user a link to choose a new password. An ACTIVE account gets a password-reset link
+    (``password_reset``; the previous reset link dies, the current password keeps working until a new one
+    is set). An account invited whose link was not used yet (AWAITING_SIGN_IN) gets its invitation again,
+    as :func:`resend_invitation` sends it (a new link; the old one dies). Raises InvalidState (not invited,
+    or deactivated), PermissionDenied, ActionInProgress, OccupierDecommissioned."""
     _check(actor, user)
     account = _require_account(session, user)
-    _require_active(account, "a password reset")
+    if account.status == AccountStatus.AWAITING_SIGN_IN:
+        _resend(session, user, account, actor=actor)
+        return account
+    if account.status != AccountStatus.ACTIVE:
+        raise InvalidState("Only an active or invited account can be sent a password reset.")
     send_reset_link(session, account, user, actor=actor)
     return account
 
@@ -630,8 +643,7 @@ def force_password_reset(session: Session, user: OccupierUser, *, actor: Actor) 
     PermissionDenied, ActionInProgress, OccupierDecommissioned."""
     _check(actor, user)
     account = _require_account(session, user)
-    if account.status != AccountStatus.ACTIVE:
-        raise InvalidState("Only an active account has a password to reset.")
+    force_reset_terms(account)
     changes: dict[str, list[object]] | None = (
         {"must_change_password": [False, True]} if not account.must_change_password else None
     )
@@ -642,17 +654,30 @@ def force_password_reset(session: Session, user: OccupierUser, *, actor: Actor) 
     return account
 
 
+def force_reset_terms(account: AppAccount) -> None:
+    """The forced-reset rule (shared with the many-user path): only an ACTIVE account has a password to
+    reset. Raises InvalidState."""
+    if account.status != AccountStatus.ACTIVE:
+        raise InvalidState("Only an active account has a password to reset.")
+
+
 def send_welcome(session: Session, user: OccupierUser, *, actor: Actor) -> AppAccount:
     """Email the welcome message (``welcome``, with the portal's address). Raises InvalidState unless
     ACTIVE or AWAITING_SIGN_IN, PermissionDenied, ActionInProgress, OccupierDecommissioned."""
     _check(actor, user)
     account = _require_account(session, user)
-    if account.status not in (AccountStatus.ACTIVE, AccountStatus.AWAITING_SIGN_IN):
-        raise InvalidState("Only an invited, not deactivated account can be sent the welcome email.")
+    welcome_terms(account)
     mail.send(session, mail.welcome(user, invited_apps(account)))
     session.flush()
     _audit(session, actor, "welcome_sent", user)
     return account
+
+
+def welcome_terms(account: AppAccount) -> None:
+    """The welcome rule (shared with the many-user path): an invited account that is not deactivated.
+    Raises InvalidState."""
+    if account.status not in (AccountStatus.ACTIVE, AccountStatus.AWAITING_SIGN_IN):
+        raise InvalidState("Only an invited, not deactivated account can be sent the welcome email.")
 
 
 # --- hooks for the user's own lifecycle (called by users.service) ---------------------------------

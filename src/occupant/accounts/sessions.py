@@ -45,6 +45,7 @@ from occupant.kit.security import (
     verify_password,
 )
 from occupant.kit.settings import get_settings
+from occupant.occupiers.models import Occupier
 from occupant.users.models import OccupierUser, UserStatus
 
 SIGN_IN_LIMIT = 10
@@ -137,9 +138,13 @@ def app_state(account: AppAccount, app: App) -> InviteState:
     return InviteState(getattr(account, app.value))
 
 
-def app_offered(user: OccupierUser, app: App) -> bool:
-    occupier = user.occupier
+def app_offered_by(occupier: Occupier, app: App) -> bool:
+    """The occupier offers this app to its users (else nobody there can be invited to it or sign in)."""
     return occupier.portal_offered if app == App.PORTAL else occupier.mobile_app_offered
+
+
+def app_offered(user: OccupierUser, app: App) -> bool:
+    return app_offered_by(user.occupier, app)
 
 
 def invited_apps(account: AppAccount) -> list[App]:
@@ -416,7 +421,8 @@ def refresh(session: Session, refresh_token: str | None) -> SignIn:
 
     A refresh token presented again after it was rotated means that two parties hold it: the session is
     revoked (the caller must commit the request even though this raises). Raises NotAuthenticated
-    (unknown, expired, reused, or the account or user no longer active) and PasswordChangeRequired.
+    (unknown, expired, reused, the account or user no longer active, the app no longer offered) and
+    PasswordChangeRequired.
     """
     family, _, _ = (refresh_token or "").partition(".")
     row = None
@@ -440,6 +446,7 @@ def refresh(session: Session, refresh_token: str | None) -> SignIn:
         or user is None
         or account.status != AccountStatus.ACTIVE
         or not _may_sign_in(account, user)
+        or not app_offered(user, App.MOBILE_APP)
     ):
         raise NotAuthenticated("Sign in again.")
     if account.must_change_password:
@@ -457,7 +464,8 @@ def resolve_session(
     session: Session, token: str | None, app: App
 ) -> tuple[AppAccount, OccupierUser, AppSession] | None:
     """Who holds this portal cookie or mobile access token, or None (unknown, expired, revoked, the
-    account or user no longer active; a mobile session while a new password is required).
+    account or user no longer active, the app no longer offered by the occupier; a mobile session while a
+    new password is required).
 
     A portal session of an account with ``must_change_password`` is returned: the portal lets it only
     choose a new password or sign out.
@@ -477,6 +485,8 @@ def resolve_session(
     if row.revoked_at is not None or row.expires_at <= now:
         return None
     if account.status != AccountStatus.ACTIVE or user.status == UserStatus.DEACTIVATED:
+        return None
+    if not app_offered(user, app):  # the occupier stopped offering the app: its sessions end with it
         return None
     if app == App.MOBILE_APP and account.must_change_password:
         return None

@@ -6,6 +6,7 @@ reported as not found, never as forbidden.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any
 
@@ -110,3 +111,18 @@ def get_user(session: Session, actor: Actor, user_id: int, *, for_update: bool =
 def get_site(session: Session, actor: Actor, site_id: int) -> Site:
     stmt = select(Site).where(Site.id == site_id, Site.operator_id == actor.operator_id)
     return _one(session, stmt, False)
+
+
+def visible_user_ids(
+    session: Session, actor: Actor, user_ids: Sequence[int], *, chunk: int = 5_000
+) -> set[int]:
+    """Which of these users the actor may see (the many-user actions' scope check, a query per ``chunk``
+    ids): a user missing from the answer is "not found" to the actor."""
+    ids = sorted(set(user_ids))
+    found: set[int] = set()
+    for start in range(0, len(ids), chunk):
+        stmt = select(OccupierUser.id).where(
+            OccupierUser.id.in_(ids[start : start + chunk]), user_filter(actor)
+        )
+        found.update(session.scalars(stmt))
+    return found

@@ -259,11 +259,15 @@ def activate(user: UserArg, operator_id: OperatorOption = None, json_out: JsonOp
 
 @app.command("reset")
 def reset(user: UserArg, operator_id: OperatorOption = None, json_out: JsonOption = False) -> None:
-    """Email a password-reset link (the current password works until a new one is chosen)."""
+    """Email a password-reset link (the current password works until a new one is chosen). A user who has
+    not used their invitation yet gets it again, with a new link."""
     from occupant.accounts import service
+    from occupant.accounts.models import AccountStatus
 
     def action(session: Session, actor: Actor, u: OccupierUser) -> str:
-        service.send_password_reset(session, u, actor=actor)
+        account = service.send_password_reset(session, u, actor=actor)
+        if account.status == AccountStatus.AWAITING_SIGN_IN:
+            return f"User {u.id} has not chosen a password yet: a new invitation link is on its way."
         return f"A password-reset link is on its way to user {u.id}."
 
     _act(user, operator_id, json_out, action)

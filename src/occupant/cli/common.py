@@ -139,8 +139,12 @@ class OccupantGroup(TyperGroup):
                 message, lines = lines[0], []
             raise fail(message, lines) from None
         except Exception as exc:
+            from pydantic import ValidationError
             from sqlalchemy.exc import DBAPIError
 
+            if isinstance(exc, ValidationError) and exc.title == "Settings":  # a bad OCCUPANT_* variable
+                lines = [f"OCCUPANT_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()]
+                raise fail("the configuration is not valid", lines) from None
             if not isinstance(exc, DBAPIError):
                 raise
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)

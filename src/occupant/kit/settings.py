@@ -31,12 +31,12 @@ class Settings(BaseSettings):
         default=None, description="Encrypts queued secrets; generated on first run."
     )
     base_url: str = "http://127.0.0.1:8000"
-    session_hours: int = 12
+    session_hours: int = Field(default=12, ge=1, description="How long a portal sign-in lasts.")
     invitation_hours: int = Field(
-        default=72, description="How long invitation and password-reset links stay valid."
+        default=72, ge=1, description="How long invitation and password-reset links stay valid."
     )
-    mobile_access_minutes: int = 60
-    mobile_refresh_days: int = 30
+    mobile_access_minutes: int = Field(default=60, ge=1)
+    mobile_refresh_days: int = Field(default=30, ge=1)
     api_page_size: int = 50
     api_max_page_size: int = 500
     mail_max_attempts: int = 8

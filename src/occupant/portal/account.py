@@ -222,6 +222,17 @@ _LINKS = {
 }
 
 
+def _speak_holders_language(request: Request, db: Session, token: str, purpose: TokenPurpose) -> None:
+    """A valid link's pages speak the language of the person it was emailed to (their email was in it),
+    unless the visitor chose another one with the language switch."""
+    try:
+        link = accounts.check_link(db, token, purpose)
+    except LinkInvalid:
+        return
+    _, holder = accounts.link_holder(db, link)
+    request.state.lang = i18n.request_language(request, user_language=holder.language)
+
+
 def _link_invalid_page(request: Request, exc: LinkInvalid, purpose: TokenPurpose) -> Response:
     context = {
         "reason": exc.reason,
@@ -291,6 +302,7 @@ def _set_password(
 
 @router.get("/invitation/{token}")
 def invitation_form(request: Request, token: str, db: ConsoleDb) -> Response:
+    _speak_holders_language(request, db, token, TokenPurpose.INVITATION)
     return _link_page(request, db, token, TokenPurpose.INVITATION, Form())
 
 
@@ -298,16 +310,19 @@ def invitation_form(request: Request, token: str, db: ConsoleDb) -> Response:
 def accept_invitation(
     request: Request, token: str, db: ConsoleDb, data: FormData = Depends(form_data)
 ) -> Response:
+    _speak_holders_language(request, db, token, TokenPurpose.INVITATION)
     return _set_password(request, db, token, TokenPurpose.INVITATION, data)
 
 
 @router.get("/reset/{token}")
 def reset_form(request: Request, token: str, db: ConsoleDb) -> Response:
+    _speak_holders_language(request, db, token, TokenPurpose.PASSWORD_RESET)
     return _link_page(request, db, token, TokenPurpose.PASSWORD_RESET, Form())
 
 
 @router.post("/reset/{token}")
 def reset(request: Request, token: str, db: ConsoleDb, data: FormData = Depends(form_data)) -> Response:
+    _speak_holders_language(request, db, token, TokenPurpose.PASSWORD_RESET)
     return _set_password(request, db, token, TokenPurpose.PASSWORD_RESET, data)
 
 

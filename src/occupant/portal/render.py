@@ -89,6 +89,23 @@ _ERRORS = {
     "bad_request": N_("The address or the form was not valid."),
 }
 
+# Domain errors whose own message says more than their code: the service's English message -> the portal's.
+_SPECIFIC_ERRORS = {
+    "The user is deactivated; reactivate the user first.": N_(
+        "This user is deactivated. Ask your operator to reactivate them first."
+    ),
+    "The app account is deactivated; activate it first.": N_(
+        "This user's account is deactivated. Ask your operator to activate it first."
+    ),
+    "Only an account awaiting its first sign-in can be sent its invitation again.": N_(
+        "There is no invitation to resend: this user has signed in already, or their account is deactivated."
+    ),
+    "You cannot delete yourself.": N_("You cannot delete yourself."),
+    "You cannot change your own role; ask another admin.": N_(
+        "You cannot change your own role; ask another admin."
+    ),
+}
+
 # Field errors by code (services and form parsing).
 _FIELD_ERRORS = {
     "required": N_("This field is required."),
@@ -126,7 +143,7 @@ FIELD_LABELS = {
     "mobile": N_("Mobile"),
     "direct_line": N_("Direct line"),
     "language": N_("Language"),
-    "password": N_("Password"),
+    "password": N_("New password"),  # the set-password page's (sign-in errors are not per field)
     "password_confirm": N_("Confirm password"),
     "current_password": N_("Current password"),
     "new_password": N_("New password"),
@@ -160,8 +177,9 @@ def gettext(request: Request, message: str, **variables: Any) -> str:
 
 
 def error_text(request: Request, code: str | None, message: str) -> str:
-    """A domain error's message in the page's language (by its code), else its own English message."""
-    known = _ERRORS.get(code or "")
+    """A domain error's message in the page's language (by the message when the portal knows it, else by
+    its code), else its own English message."""
+    known = _SPECIFIC_ERRORS.get(message) or _ERRORS.get(code or "")
     return gettext(request, known) if known else gettext(request, message)
 
 

@@ -18,13 +18,13 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from occupant.accounts import service as accounts
-from occupant.accounts.models import AccountRole, AppAccount, InviteState
+from occupant.accounts.models import AccountRole, AccountStatus, App, AppAccount, InviteState
 from occupant.authz.actor import Actor
 from occupant.kit.errors import Conflict, FieldErrors, OccupantError, PreconditionFailed
 from occupant.kit.validation import normalize_email, normalize_phone
 from occupant.occupiers.models import Occupier
 from occupant.users import service
-from occupant.users.models import OccupierUser
+from occupant.users.models import OccupierUser, UserStatus
 from occupant.users.schemas import UserCreate, UserUpdate
 from occupant.web import forms
 from occupant.web.deps import ConsoleDb, form_data
@@ -56,9 +56,34 @@ class Existing:
     is_me: bool = False
 
     @property
+    def suspended(self) -> bool:
+        """A deactivated user: only their basic details change here; Wi-Fi and invitations wait until
+        operator staff reactivate them (the actions refuse them)."""
+        return self.user is not None and self.user.status == UserStatus.DEACTIVATED
+
+    @property
     def wifi_settled(self) -> WifiAccount | None:
         """The Wi-Fi account when the form may change it (not while it is being provisioned)."""
         return self.wifi if self.wifi is not None and self.wifi.status != WifiStatus.PROVISIONING else None
+
+    def wants_wifi_terms(self, values: dict[str, Any]) -> bool:
+        """The form's homesite and device limit are to be checked and applied. A deactivated user's form
+        shows no Wi-Fi fields: there, only a tick (from a page shown before the deactivation) counts."""
+        if self.wifi is None:
+            return bool(values["wifi"])
+        if self.wifi_settled is None:
+            return False
+        return not self.suspended or bool(values["wifi"])
+
+    def not_invited_to(self, app: App) -> bool:
+        return self.account is None or accounts.app_state(self.account, app) == InviteState.NOT_INVITED
+
+    def can_invite(self, occupier: Occupier, app: App) -> bool:
+        """The form offers an invitation to ``app``: offered by the occupier, not invited yet, and neither
+        the user nor their account deactivated (the action would refuse)."""
+        if not accounts.app_offered_by(occupier, app) or self.suspended or not self.not_invited_to(app):
+            return False
+        return self.account is None or self.account.status != AccountStatus.DEACTIVATED
 
 
 def _read(data: FormData, *, with_email: bool) -> dict[str, Any]:
@@ -88,11 +113,9 @@ def _page(
         "is_me": existing.is_me,
         "occupier": occupier,
         "wifi_max": wifi.max_devices(db, occupier.operator_id),
-        # An app can be invited to when the occupier offers it and the user is not invited to it yet.
-        "can_invite_portal": occupier.portal_offered
-        and (account is None or account.portal == InviteState.NOT_INVITED),
-        "can_invite_mobile_app": occupier.mobile_app_offered
-        and (account is None or account.mobile_app == InviteState.NOT_INVITED),
+        "can_invite_portal": existing.can_invite(occupier, App.PORTAL),
+        "can_invite_mobile_app": existing.can_invite(occupier, App.MOBILE_APP),
+        "suspended": existing.suspended,
         "section": "users",
     }
     template = "users/edit.html" if existing.user is not None else "users/add.html"
@@ -147,7 +170,7 @@ def _check_all(
     contact = [e for e in _check_contact(form.values, region) if e["field"] not in form.errors]
     if contact:
         add_errors(request, form, FieldErrors(contact))
-    if (form.values["wifi"] and existing.wifi is None) or existing.wifi_settled is not None:
+    if existing.wants_wifi_terms(form.values):
         try:
             terms = _check_wifi(form.values)
         except FieldErrors as exc:
@@ -169,12 +192,10 @@ def _set_up_account(
 ) -> bool:
     """The role and the invitations ticked, when something changes; True when an invitation goes out."""
     account = existing.account
-    invite_portal = bool(values["invite_portal"]) and (
-        account is None or account.portal == InviteState.NOT_INVITED
-    )
-    invite_app = bool(values["invite_mobile_app"]) and (
-        account is None or account.mobile_app == InviteState.NOT_INVITED
-    )
+    # Apps already invited stay as they are; any other tick goes to the action, which refuses what it must
+    # (an app not offered, a deactivated user or account) with a message for the form.
+    invite_portal = bool(values["invite_portal"]) and existing.not_invited_to(App.PORTAL)
+    invite_app = bool(values["invite_mobile_app"]) and existing.not_invited_to(App.MOBILE_APP)
     if account is None:
         needed = invite_portal or invite_app or role == AccountRole.ADMIN
     else:
@@ -196,6 +217,8 @@ def _change_wifi(
 ) -> None:
     """Create, deactivate or activate Wi-Fi, and change its homesite and device limit, as the form says."""
     account = existing.wifi_settled
+    if existing.suspended and not values["wifi"]:  # the form shows no Wi-Fi fields: nothing to change
+        return
     if existing.wifi is None:
         if values["wifi"] and terms is not None:
             wifi.create_wifi_account(

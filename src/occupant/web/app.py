@@ -14,6 +14,7 @@ from sqlalchemy import text
 from occupant import __version__
 from occupant.kit.context import new_request_id, request_id_var
 from occupant.kit.runtime import get_session_factory
+from occupant.kit.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,8 @@ def create_app(*, run_worker: bool = False) -> FastAPI:
         response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
+        if get_settings().cookie_secure:  # served over HTTPS: browsers keep to it from now on
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
         return response
 
     @app.get("/healthz", include_in_schema=False)

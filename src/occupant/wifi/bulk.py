@@ -23,7 +23,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from occupant.audit.service import Target, record_many
 from occupant.authz.actor import Actor
-from occupant.authz.scope import Perm, require
+from occupant.authz.scope import Perm, require, visible_user_ids
 from occupant.kit.clock import utcnow
 from occupant.kit.db import on_commit
 from occupant.kit.errors import ActionInProgress, NotFound, OccupantError
@@ -90,21 +90,22 @@ def create_wifi_accounts(
     ``requests`` are (user, homesite id, device limit or None) for users of the actor's operator. Returns
     one result per request, in order. A request that breaks a rule fails alone with the single action's
     error — ActionInProgress (also for a user asked for twice), OccupierDecommissioned,
-    WifiAccountExists, InvalidState, FieldErrors, WifiUsernameTaken, or NotFound for a user of another
-    operator — and writes nothing. Raises PermissionDenied (nothing written) when the actor may not
+    WifiAccountExists, InvalidState, FieldErrors, WifiUsernameTaken, or NotFound for a user outside the
+    actor's scope — and writes nothing. Raises PermissionDenied (nothing written) when the actor may not
     manage users.
     """
     require(actor, Perm.MANAGE_USERS)
     if not requests:
         return []
     with_account, usernames = _existing(session, [user for user, _, _ in requests])
+    visible = visible_user_ids(session, actor, [user.id for user, _, _ in requests], chunk=LOOKUP_CHUNK)
     maximum = max_devices(session, actor.operator_id)
     results: list[WifiCreateResult | None] = []
     accepted: list[_Accepted] = []
     accepted_users: set[int] = set()
     for index, (user, homesite_id, device_limit) in enumerate(requests):
         try:
-            if user.operator_id != actor.operator_id:
+            if user.id not in visible:
                 raise NotFound()
             if user.id in accepted_users:  # one after the other, the first create leaves the user busy
                 raise ActionInProgress()
