@@ -77,7 +77,6 @@ __all__ = [
     "AppNotAvailable",
     "AppNotOffered",
     "CannotDeleteAdmin",
-    "InviteResult",
     "LinkInvalid",
     "PasswordChangeRequired",
     "SignIn",
@@ -368,9 +367,6 @@ class AccountResult:
         return self.error is None
 
 
-InviteResult = AccountResult  # the name invite_many's callers know
-
-
 @dataclass(frozen=True, slots=True)
 class _Accepted:
     position: int
@@ -381,7 +377,7 @@ class _Accepted:
 
 def invite_many(
     session: Session, users: Sequence[OccupierUser], app: App, *, actor: Actor
-) -> list[InviteResult]:
+) -> list[AccountResult]:
     """Invite each user to ``app`` as :func:`invite` does, set-based: a fixed number of statements for
     the whole batch (accounts, links, mails and audit events each written with one multi-row statement).
 
@@ -398,7 +394,7 @@ def invite_many(
     pending = _accounts_with_pending_invitation(
         session, sorted(a.id for a in accounts.values() if a.password_hash is None)
     )
-    results: list[InviteResult | None] = []
+    results: list[AccountResult | None] = []
     accepted: list[_Accepted] = []
     seen: set[int] = set()
     visible = visible_user_ids(session, actor, [u.id for u in users], chunk=LOOKUP_CHUNK)
@@ -415,21 +411,21 @@ def invite_many(
                     user, account, [app], has_pending_link=account is not None and account.id in pending
                 )
         except OccupantError as exc:
-            results.append(InviteResult(user, error=exc))
+            results.append(AccountResult(user, error=exc))
             continue
         seen.add(user.id)
         if not plan.new_apps:
-            results.append(InviteResult(user, account=account))
+            results.append(AccountResult(user, account=account))
             continue
         results.append(None)
         accepted.append(_Accepted(position, user, account, plan.first))
     if accepted:
         done = _invite_accepted(session, accepted, app, actor=actor)
         for item in accepted:
-            results[item.position] = InviteResult(item.user, account=done[item.user.id])
+            results[item.position] = AccountResult(item.user, account=done[item.user.id])
     final = [r for r in results if r is not None]
     by_user = {r.user.id: r.account for r in final if r.account is not None}
-    return [InviteResult(r.user, by_user.get(r.user.id), r.error) if r.ok else r for r in final]
+    return [AccountResult(r.user, by_user.get(r.user.id), r.error) if r.ok else r for r in final]
 
 
 def _accounts_by_user(session: Session, user_ids: Sequence[int]) -> dict[int, AppAccount]:

@@ -32,7 +32,7 @@ from occupant.accounts.models import (
 )
 from occupant.audit.service import record
 from occupant.authz.actor import Actor, ActorKind, Role
-from occupant.kit import throttle
+from occupant.kit import signin, throttle
 from occupant.kit.clock import utcnow
 from occupant.kit.db import on_commit
 from occupant.kit.errors import FieldErrors, NotAuthenticated
@@ -48,8 +48,6 @@ from occupant.kit.settings import get_settings
 from occupant.occupiers.models import Occupier
 from occupant.users.models import OccupierUser, UserStatus
 
-SIGN_IN_LIMIT = 10
-SIGN_IN_WINDOW = timedelta(minutes=15)
 RESET_LIMIT_PER_EMAIL = 5
 RESET_LIMIT_PER_ADDRESS = 20
 RESET_WINDOW = timedelta(minutes=15)
@@ -342,32 +340,42 @@ def sign_in(
     The first sign-in through an app marks it SIGNED_IN. Unknown email, wrong password, no password yet,
     a deactivated account or user: all the same NotAuthenticated("Email or password is incorrect."),
     counted against the account key and the address. Raises RateLimited (``details.retry_after``
-    seconds) after 10 failures in 15 minutes, NotAuthenticated, AppNotAvailable (right password, but
+    seconds) after 10 failures for the account, or 100 for the address, in 15 minutes (kit.signin),
+    NotAuthenticated, AppNotAvailable (right password, but
     not invited to this app or the app is no longer offered) and, for the mobile app,
     PasswordChangeRequired when an administrator forced a password reset.
     """
     key = email_key(email)
-    keys = [f"app:{key}"] + ([f"addr:{address}"] if address else [])
-    throttle.check(session, keys, limit=SIGN_IN_LIMIT, window=SIGN_IN_WINDOW)
+    account_key, address_key = f"app:{key}", (f"addr:{address}" if address else None)
+    with_password = (
+        select(AppAccount.id, AppAccount.password_hash)
+        .join(OccupierUser, OccupierUser.id == AppAccount.user_id)
+        .where(OccupierUser.email_key == key, AppAccount.password_hash.is_not(None))
+    )
+    # The slow password check runs outside this transaction (kit.signin): only what matched is read here.
+    matched = signin.matching_hashes(
+        session,
+        with_password if key else None,
+        password or "",
+        account_key=account_key,
+        address_key=address_key,
+    )
     candidates = (
         session.execute(
             select(AppAccount, OccupierUser)
             .join(OccupierUser, OccupierUser.id == AppAccount.user_id)
-            .where(OccupierUser.email_key == key, AppAccount.password_hash.is_not(None))
+            .where(AppAccount.id.in_([account_id for account_id, _ in matched]))
             .order_by(AppAccount.id)
         ).all()
-        if key
+        if matched
         else []
     )
-    if not candidates:
-        verify_password(None, password or "")  # the same effort as a wrong password
-    matches = [(a, u) for a, u in candidates if verify_password(a.password_hash, password or "")]
-    usable = [(a, u) for a, u in matches if _may_sign_in(a, u)]
+    usable = [(a, u) for a, u in candidates if (a.id, a.password_hash) in matched and _may_sign_in(a, u)]
     if not usable:
-        throttle.fail(session, keys, window=SIGN_IN_WINDOW)
+        signin.record_failure(session, account_key, address_key)
         raise NotAuthenticated(GENERIC_FAILURE)
     account, user = usable[0]
-    throttle.clear(session, f"app:{key}")
+    throttle.clear(session, account_key)
     if app_state(account, app) == InviteState.NOT_INVITED or not app_offered(user, app):
         raise AppNotAvailable()
     if account.must_change_password and app == App.MOBILE_APP:
@@ -548,11 +556,11 @@ def change_own_password(
     user = session.get(OccupierUser, account.user_id)
     assert user is not None
     keys = [f"app:{user.email_key}"]
-    throttle.check(session, keys, limit=SIGN_IN_LIMIT, window=SIGN_IN_WINDOW)
+    throttle.check(session, keys, limit=signin.ACCOUNT_LIMIT, window=signin.WINDOW)
     if current is None and not account.must_change_password:
         raise FieldErrors.single("current_password", "required", "Enter your current password.")
     if current is not None and not verify_password(account.password_hash, current):
-        throttle.fail(session, keys, window=SIGN_IN_WINDOW)
+        throttle.fail(session, keys, window=signin.WINDOW)
         raise FieldErrors.single("current_password", "incorrect", "The current password is incorrect.")
     value = check_new_password(new, user.email, "new_password")
     if verify_password(account.password_hash, value):

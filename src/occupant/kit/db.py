@@ -98,6 +98,17 @@ def make_session_factory(engine: Engine, *, read_only: bool = False) -> sessionm
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
 
 
+def reader_beside(session: Session) -> Session:
+    """A new read-only session on ``session``'s database: on SQLite it begins deferred, so it takes no write
+    lock and waits for none. (Bound to a connection, as in the tests, it shares that connection.)"""
+    bind = session.get_bind()
+    if isinstance(bind, Engine):
+        if bind.dialect.name == "sqlite":
+            bind = bind.execution_options(sqlite_begin="DEFERRED")
+        return Session(bind=bind, expire_on_commit=False)
+    return Session(bind=bind, join_transaction_mode="create_savepoint", expire_on_commit=False)
+
+
 # --- after-commit hooks -------------------------------------------------------------------------
 
 _HOOKS_KEY = "occupant_on_commit"

@@ -6,25 +6,33 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import secrets
+import threading
 from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from cryptography.fernet import Fernet, InvalidToken
 
-_hasher = PasswordHasher()  # argon2id with the library's recommended parameters
+_hasher = PasswordHasher()  # argon2id with the library's recommended parameters (64 MiB, 3 passes, 4 lanes)
 _DUMMY_HASH = _hasher.hash("occupant-timing-equaliser")
+# Each argon2 computation holds 64 MiB and already keeps more than one core busy (its lanes run in threads):
+# more of them at once than the process has cores only adds memory (a web worker's thread pool would run
+# 40) and latency, not throughput. Sign-in requests beyond this wait their turn.
+_argon2_slots = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    with _argon2_slots:
+        return _hasher.hash(password)
 
 
 def verify_password(stored_hash: str | None, password: str) -> bool:
     """Constant-effort check: an unknown account costs the same as a wrong password."""
     try:
-        return _hasher.verify(stored_hash or _DUMMY_HASH, password) and stored_hash is not None
+        with _argon2_slots:
+            return _hasher.verify(stored_hash or _DUMMY_HASH, password) and stored_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 

@@ -10,19 +10,17 @@ from sqlalchemy.orm import Session
 from occupant.audit.service import record
 from occupant.authz.actor import Actor, ActorKind, Role
 from occupant.authz.scope import Perm, require
-from occupant.kit import throttle
+from occupant.kit import signin, throttle
 from occupant.kit.clock import utcnow
 from occupant.kit.db import on_commit
 from occupant.kit.errors import FieldErrors, NotAuthenticated, NotFound
-from occupant.kit.security import generate_password, hash_password, new_token, token_hash, verify_password
+from occupant.kit.security import generate_password, hash_password, new_token, token_hash
 from occupant.kit.settings import get_settings
 from occupant.kit.validation import normalize_email
 from occupant.operators.models import Operator
 from occupant.sites.models import Site
 from occupant.staff.models import ApiKey, StaffSession, StaffUser
 
-SIGN_IN_LIMIT = 10
-SIGN_IN_WINDOW = timedelta(minutes=15)
 MIN_PASSWORD = 10
 
 
@@ -141,14 +139,16 @@ def sign_in(
     Raises RateLimited after too many failures for the account or the address, NotAuthenticated otherwise.
     """
     key = (email or "").strip().lower()
-    keys = [f"staff:{key}"] + ([f"addr:{address}"] if address else [])
-    throttle.check(session, keys, limit=SIGN_IN_LIMIT, window=SIGN_IN_WINDOW)
-    staff = session.scalars(select(StaffUser).where(StaffUser.email_key == key)).first()
-    ok = verify_password(staff.password_hash if staff else None, password or "")
-    if not ok or staff is None or not staff.active:
-        throttle.fail(session, keys, window=SIGN_IN_WINDOW)
+    account_key, address_key = f"staff:{key}", (f"addr:{address}" if address else None)
+    candidate = select(StaffUser.id, StaffUser.password_hash).where(StaffUser.email_key == key)
+    matched = signin.matching_hashes(
+        session, candidate, password or "", account_key=account_key, address_key=address_key
+    )
+    staff = session.scalars(select(StaffUser).where(StaffUser.email_key == key)).first() if matched else None
+    if staff is None or (staff.id, staff.password_hash) not in matched or not staff.active:
+        signin.record_failure(session, account_key, address_key)
         raise NotAuthenticated("Email or password is incorrect.")
-    throttle.clear(session, f"staff:{key}")
+    throttle.clear(session, account_key)
     token = new_token()
     settings = get_settings()
     staff_session = StaffSession(
