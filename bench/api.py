@@ -42,10 +42,16 @@ def _free_port() -> int:
 
 
 def _start_server(info: DatasetInfo, port: int, workers: int) -> subprocess.Popen[bytes]:
+    return start_server(info.url, info.backend, port, workers)
+
+
+def start_server(url: str, label: str, port: int, workers: int) -> subprocess.Popen[bytes]:
+    """``uvicorn occupant.web.app:create_app --workers N`` on 127.0.0.1 against ``url``, once /healthz
+    answers; its output goes to bench/out/uvicorn-<label>.log. Stop it with :func:`stop_server`."""
     env = dict(os.environ)
     env.update(
         {
-            "OCCUPANT_DATABASE_URL": info.url,
+            "OCCUPANT_DATABASE_URL": url,
             "OCCUPANT_DATA_DIR": str(OUT / "data"),
             "OCCUPANT_QUEUE": "memory",
         }
@@ -66,7 +72,7 @@ def _start_server(info: DatasetInfo, port: int, workers: int) -> subprocess.Pope
         "--log-level",
         "warning",
     ]
-    log_file = open(OUT / f"uvicorn-{info.backend}.log", "wb")  # noqa: SIM115 - closed with the process
+    log_file = open(OUT / f"uvicorn-{label}.log", "wb")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen(
         cmd, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
     )
@@ -80,11 +86,11 @@ def _start_server(info: DatasetInfo, port: int, workers: int) -> subprocess.Pope
                     return proc
         except OSError:
             time.sleep(0.3)
-    _stop_server(proc)
+    stop_server(proc)
     raise RuntimeError(f"uvicorn did not answer /healthz within 60 s; see {log_file.name}")
 
 
-def _stop_server(proc: subprocess.Popen[bytes]) -> None:
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)  # uvicorn's supervisor and its workers: our own process group
         try:
@@ -153,7 +159,7 @@ def run(info: DatasetInfo, *, seconds: float, connections: list[int], workers: i
                 result = run_load("127.0.0.1", port, make_path, headers, connections=n, seconds=seconds)
                 rows.append(_row(f"{name}, {n} connections", info, result, n, workers))
     finally:
-        _stop_server(proc)
+        stop_server(proc)
         with app_sessions(info) as (_engine, factory):
             revoke_api_key(factory, info, key_id)
     return rows

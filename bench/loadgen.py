@@ -1,5 +1,7 @@
 """A small HTTP/1.1 load generator: N keep-alive connections on asyncio streams, for a bounded time.
 
+GET by default; with ``make_body`` every request is a POST (or ``method``) carrying that body.
+
 Hand-rolled instead of an HTTP client library so that the generator, which shares the machine with
 the server's workers, spends as little CPU per request as possible (a request line, a few headers,
 Content-Length or chunked bodies; nothing else is needed against uvicorn).
@@ -68,6 +70,8 @@ async def _worker(
     deadline: float,
     measure_from: float,
     result: LoadResult,
+    method: str,
+    make_body: Callable[[], bytes] | None,
 ) -> None:
     reader: asyncio.StreamReader | None = None
     writer: asyncio.StreamWriter | None = None
@@ -76,9 +80,13 @@ async def _worker(
             reader, writer = await asyncio.open_connection(host, port)
         assert reader is not None
         path = make_path()
+        body = make_body() if make_body is not None else b""
+        length = f"Content-Length: {len(body)}\r\n" if make_body is not None else ""
         started = time.perf_counter()
         try:
-            writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{headers}\r\n".encode())
+            writer.write(
+                f"{method} {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{headers}{length}\r\n".encode() + body
+            )
             status, size, keep, app_ms = await _read_response(reader)
         except (ConnectionError, asyncio.IncompleteReadError, ValueError):
             if started >= measure_from:
@@ -109,6 +117,8 @@ async def _run(
     connections: int,
     seconds: float,
     warmup: float,
+    method: str,
+    make_body: Callable[[], bytes] | None,
 ) -> LoadResult:
     header_text = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
     start = time.perf_counter()
@@ -117,7 +127,7 @@ async def _run(
     result = LoadResult(seconds=seconds)
     await asyncio.gather(
         *(
-            _worker(host, port, make_path, header_text, deadline, measure_from, result)
+            _worker(host, port, make_path, header_text, deadline, measure_from, result, method, make_body)
             for _ in range(connections)
         )
     )
@@ -135,8 +145,24 @@ def run_load(
     connections: int,
     seconds: float,
     warmup: float = 2.0,
+    method: str | None = None,
+    make_body: Callable[[], bytes] | None = None,
 ) -> LoadResult:
-    """Keep ``connections`` requests in flight for ``warmup`` + ``seconds``; measure the last ``seconds``."""
+    """Keep ``connections`` requests in flight for ``warmup`` + ``seconds``; measure the last ``seconds``.
+
+    ``make_body``: each request's body (sent with its Content-Length; the method defaults to POST).
+    """
+    verb = method or ("POST" if make_body is not None else "GET")
     return asyncio.run(
-        _run(host, port, make_path, headers, connections=connections, seconds=seconds, warmup=warmup)
+        _run(
+            host,
+            port,
+            make_path,
+            headers,
+            connections=connections,
+            seconds=seconds,
+            warmup=warmup,
+            method=verb,
+            make_body=make_body,
+        )
     )

@@ -18,6 +18,7 @@ import random
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from bench import OUT, ROOT
@@ -95,23 +96,28 @@ def _queue(factory: Any, operator_id: int, messages: int) -> float:
     return time.perf_counter() - started
 
 
-def run(backend: Backend, _spec: Any = None, *, messages: int = 10_000) -> list[Row]:
+@dataclass
+class SinkDelivery:
+    """One ``deliver_due`` run into the counting SMTP server."""
+
+    report: Any  # notify.delivery.DeliveryReport
+    seconds: float
+    received: int
+    received_bytes: int
+    gaps_ms: list[float]  # the interval before each send
+    batch_size: int
+
+    @property
+    def rate(self) -> float:
+        return self.report.sent / self.seconds if self.seconds else 0.0
+
+
+def deliver_to_sink(factory: Any, *, limit: int | None = None) -> SinkDelivery:
+    """Start the SMTP sink (its own process), run ``deliver_due(factory, limit=…)`` into it, count."""
     from occupant.notify.delivery import deliver_due
     from occupant.notify.transport import transport_from_settings
 
     OUT.mkdir(parents=True, exist_ok=True)
-    url = _fresh_database(backend)
-    engine = make_engine(url)
-    migrate.upgrade(engine)
-    factory = make_session_factory(engine)
-    with transaction(factory) as session:
-        operator = Operator(name="Workspace Europe", support_email="support@workspace-europe.example")
-        session.add(operator)
-        session.flush()
-        operator_id = operator.id
-    queue_seconds = _queue(factory, operator_id, messages)
-    log(f"outbox on {backend}: queued {messages:,} mails in {queue_seconds:.1f} s")
-
     port = _free_port()
     sink = subprocess.Popen(
         [sys.executable, "-m", "bench.smtp_sink", str(port)],
@@ -127,7 +133,7 @@ def run(backend: Backend, _spec: Any = None, *, messages: int = 10_000) -> list[
         settings = Settings(smtp_url=f"smtp://127.0.0.1:{port}", data_dir=OUT / "data")
         transport = _TimedTransport(transport_from_settings(settings, helo="occupant.localhost"))
         started = time.perf_counter()
-        report = deliver_due(factory, settings=settings, transport=transport)
+        report = deliver_due(factory, settings=settings, transport=transport, limit=limit)
         seconds = time.perf_counter() - started
         sink.stdin.write("count\n")
         sink.stdin.flush()
@@ -139,10 +145,29 @@ def run(backend: Backend, _spec: Any = None, *, messages: int = 10_000) -> list[
         if sink.poll() is None:
             sink.kill()
             sink.wait()
-        engine.dispose()
     gaps = [b - a for a, b in zip([started, *transport.stamps], transport.stamps, strict=False)]
-    ms = [g * 1000 for g in gaps]
-    rate = report.sent / seconds if seconds else 0.0
+    return SinkDelivery(report, seconds, received, size, [g * 1000 for g in gaps], settings.mail_batch_size)
+
+
+def run(backend: Backend, _spec: Any = None, *, messages: int = 10_000) -> list[Row]:
+    OUT.mkdir(parents=True, exist_ok=True)
+    url = _fresh_database(backend)
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    factory = make_session_factory(engine)
+    with transaction(factory) as session:
+        operator = Operator(name="Workspace Europe", support_email="support@workspace-europe.example")
+        session.add(operator)
+        session.flush()
+        operator_id = operator.id
+    queue_seconds = _queue(factory, operator_id, messages)
+    log(f"outbox on {backend}: queued {messages:,} mails in {queue_seconds:.1f} s")
+    try:
+        done = deliver_to_sink(factory)
+    finally:
+        engine.dispose()
+    report, seconds, received, ms = done.report, done.seconds, done.received, done.gaps_ms
+    rate = done.rate
     notes = (
         f"{report.sent:,} sent, {received:,} received by the SMTP server in {seconds:.1f} s; "
         f"queueing took {queue_seconds:.1f} s ({messages / queue_seconds:,.0f}/s)"
@@ -165,11 +190,11 @@ def run(backend: Backend, _spec: Any = None, *, messages: int = 10_000) -> list[
                 "dead": report.dead,
                 "deferred": report.deferred,
                 "received": received,
-                "received_bytes": size,
+                "received_bytes": done.received_bytes,
                 "delivery_seconds": round(seconds, 2),
                 "queue_seconds": round(queue_seconds, 2),
                 "rate": round(rate, 1),
-                "batch_size": settings.mail_batch_size,
+                "batch_size": done.batch_size,
             },
         )
     ]

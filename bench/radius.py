@@ -14,8 +14,9 @@ Each side gets its own ``radiusd`` with the same configuration rendered by ``occ
 (same server, thread pool, modules, SQL connection pool). The stock side then swaps in FreeRADIUS's
 stock ``queries.conf`` for PostgreSQL and a stock-style virtual server (authorize: eap, mschap, sql,
 pap; session and post-auth: sql; groups read the stock way, ``read_groups = yes``), i.e. FreeRADIUS's
-default SQL policy without Occupant's: no lower-casing, no site/VLAN check, no device limit. Debian's full default site runs more modules
-(preprocess, files, expiration, ...), so this baseline is, if anything, faster than the real stock one.
+default SQL policy without Occupant's: no lower-casing, no site/VLAN check, no device limit. Debian's
+full default site runs more modules (preprocess, files, expiration, ...), so this baseline is, if
+anything, faster than the real stock one.
 
 Load: PAP Access-Requests, one per distinct user (NAS-Identifier of the user's homesite), ``inflight``
 outstanding at once, from a small sender that pre-encodes every packet so that it costs the shared CPUs

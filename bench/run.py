@@ -1,6 +1,6 @@
 """``python -m bench`` / ``scripts/bench.sh``: run the benchmarks and print one table.
 
-    scripts/bench.sh [all|search|users-tab|api|outbox|build|explain|radius|wifi-create]
+    scripts/bench.sh [all|search|users-tab|api|outbox|accounts|build|explain|radius|wifi-create]
                      [--backend sqlite|postgresql|both] [--rebuild] [--users N] [--occupiers N] ...
 
 Results are also written as JSON to bench/out/results-<command>-<time>.json (and -latest.json).
@@ -21,7 +21,18 @@ from bench.backends import BACKENDS, Backend, pg_server
 from bench.dataset import Spec
 from bench.report import Row, print_table, save_json
 
-COMMANDS = ("all", "search", "users-tab", "api", "outbox", "build", "explain", "radius", "wifi-create")
+COMMANDS = (
+    "all",
+    "search",
+    "users-tab",
+    "api",
+    "outbox",
+    "accounts",
+    "build",
+    "explain",
+    "radius",
+    "wifi-create",
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -54,6 +65,31 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=100_000,
         help="wifi-create: accounts of the large set-based run (0: skip it)",
+    )
+    p.add_argument(
+        "--signin-users",
+        type=int,
+        default=3_000,
+        help="accounts: ACTIVE accounts to sign in (0: skip sign-in)",
+    )
+    p.add_argument("--signin-seconds", type=float, default=15.0, help="accounts: load per connection count")
+    p.add_argument("--floor-seconds", type=float, default=10.0, help="accounts: argon2 verify loop length")
+    p.add_argument(
+        "--invitations", type=int, default=100_000, help="accounts: users invited with invite_many"
+    )
+    p.add_argument(
+        "--invitations-one-by-one", type=int, default=10_000, help="accounts: users invited with invite"
+    )
+    p.add_argument(
+        "--invitation-deliveries",
+        type=int,
+        default=10_000,
+        help="accounts: invitation mails then delivered to the SMTP sink (0: skip)",
+    )
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="accounts: cProfile the invitation runs (bench/out/accounts-*.prof and .txt)",
     )
     p.add_argument("--occupier", type=int, help="explain: limit to this occupier")
     p.add_argument("--count", action="store_true", help="explain: also the count query")
@@ -122,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     rows: list[Row] = []
     context: dict[str, Any] = {"command": args.command, "spec": spec.__dict__, "datasets": {}}
-    wanted = {"search", "users-tab", "api", "outbox"} if args.command == "all" else {args.command}
+    wanted = {"search", "users-tab", "api", "outbox", "accounts"} if args.command == "all" else {args.command}
 
     if args.pg_setting:
         from bench.backends import use_tuned_throwaway
@@ -172,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
             row.detail["loadavg_1min"] = [round(before, 2), round(after, 2)]
         return made
 
+    accounts_floor: float | None = None
     for backend in backends:
         if "search" in wanted:
             from bench import search
@@ -211,6 +248,27 @@ def main(argv: list[str] | None = None) -> int:
                 from bench import outbox
 
                 rows += measured(lambda b=backend: outbox.run(b, spec, messages=args.outbox_messages))
+        if "accounts" in wanted:
+            from bench import accounts
+
+            if accounts_floor is None:  # the argon2 floor needs no database: once per run
+                floor = measured(lambda: accounts.floor_rows(seconds=args.floor_seconds))
+                rows += floor
+                accounts_floor = float(floor[-1].detail["rate"])
+            rows += measured(
+                lambda b=backend, f=accounts_floor: accounts.run(
+                    b,
+                    floor_rate=f,
+                    signin_users=args.signin_users,
+                    signin_seconds=args.signin_seconds,
+                    connections=args.api_connections,
+                    workers=args.api_workers,
+                    invitations=args.invitations,
+                    one_by_one=args.invitations_one_by_one,
+                    deliveries=args.invitation_deliveries,
+                    profile=args.profile,
+                )
+            )
         if "wifi-create" in wanted:
             from bench import wifi_create
 
@@ -239,7 +297,9 @@ def main(argv: list[str] | None = None) -> int:
     busy = (
         f"; machine load average {min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} CPUs" if loads else ""
     )
-    print_table(rows, f"Occupant benchmarks ({args.command}, {spec.users:,} users{busy}) — JSON: {path}")
+    # the benchmarks with their own fresh databases do not use the 1M dataset: no size in the title then
+    size = f", {spec.users:,} users" if wanted & {"search", "users-tab", "api"} else ""
+    print_table(rows, f"Occupant benchmarks ({args.command}{size}{busy}) — JSON: {path}")
     return 0 if all(r.ok is not False for r in rows) else 1
 
 
