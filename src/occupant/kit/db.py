@@ -98,6 +98,29 @@ def make_session_factory(engine: Engine, *, read_only: bool = False) -> sessionm
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
 
 
+_HOLDER_KEY = "occupant_holder"
+
+
+@contextmanager
+def working_for(session: Session, holder: str) -> Iterator[None]:
+    """Inside the block, users held busy by ``holder`` (e.g. ``"bulk:42"``, a bulk job) are not busy to
+    this session's actions: the job's own items go through the same actions as everyone's."""
+    previous = session.info.get(_HOLDER_KEY)
+    session.info[_HOLDER_KEY] = holder
+    try:
+        yield
+    finally:
+        if previous is None:
+            session.info.pop(_HOLDER_KEY, None)
+        else:
+            session.info[_HOLDER_KEY] = previous
+
+
+def holder_of(session: Session | None) -> str | None:
+    """Whose holds ``session`` works for (see :func:`working_for`), if anyone's."""
+    return None if session is None else session.info.get(_HOLDER_KEY)
+
+
 def reader_beside(session: Session) -> Session:
     """A new read-only session on ``session``'s database: on SQLite it begins deferred, so it takes no write
     lock and waits for none. (Bound to a connection, as in the tests, it shares that connection.)"""

@@ -11,13 +11,13 @@ from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from occupant.audit.service import record
 from occupant.authz.actor import Actor, ActorKind
 from occupant.authz.scope import Perm, require
 from occupant.groups import service as groups
-from occupant.kit.db import flush_in_savepoint
+from occupant.kit.db import flush_in_savepoint, holder_of
 from occupant.kit.errors import (
     ActionInProgress,
     EmailTaken,
@@ -53,9 +53,10 @@ def _accounts() -> ModuleType:
 
 
 def ensure_changeable(user: OccupierUser) -> None:
-    """Refuse changes to users of a decommissioning occupier, and to busy users."""
+    """Refuse changes to users of a decommissioning occupier, and to busy users (but for the holder the
+    session works for: a bulk job's own items, ``kit.db.working_for``)."""
     ensure_occupier_open(user.occupier)
-    if user.is_busy:
+    if user.is_busy and (user.busy_owner is None or user.busy_owner != holder_of(object_session(user))):
         raise ActionInProgress()
 
 
