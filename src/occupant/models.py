@@ -2,6 +2,7 @@
 
 from occupant.accounts.models import AccountToken, AppAccount, AppSession
 from occupant.audit.models import AuditEvent
+from occupant.bulk.models import BulkItem, BulkJob
 from occupant.groups.models import AccessGroup, group_members
 from occupant.kit.throttle import Throttle
 from occupant.notify.models import MessageStatus, OutboxMessage
@@ -29,6 +30,8 @@ __all__ = [
     "AppAccount",
     "AppSession",
     "AuditEvent",
+    "BulkItem",
+    "BulkJob",
     "MessageStatus",
     "Nas",
     "Occupier",

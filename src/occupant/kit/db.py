@@ -146,6 +146,12 @@ def on_commit(session: Session, callback: Callable[[], None], *, key: Hashable |
     hooks[key if key is not None else id(callback)] = callback
 
 
+def discard_commit_hooks(session: Session) -> None:
+    """Forget the after-commit callbacks registered so far in this transaction (work that was only tried
+    inside savepoints since rolled back, e.g. a preview)."""
+    session.info.pop(_HOOKS_KEY, None)
+
+
 @event.listens_for(Session, "after_commit")
 def _run_commit_hooks(session: Session) -> None:
     if session.in_nested_transaction():  # a savepoint was released: the real commit is still to come

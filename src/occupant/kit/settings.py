@@ -44,6 +44,13 @@ class Settings(BaseSettings):
     mail_retry_max_seconds: float = 3600.0
     mail_batch_size: int = 200
     busy_ttl_seconds: int = 900
+    csv_max_bytes: int = Field(
+        default=50 * 1024 * 1024, ge=1, description="Largest CSV file a bulk upload accepts, in bytes."
+    )
+    csv_max_rows: int = Field(default=100_000, ge=1, description="Most rows a bulk CSV upload accepts.")
+    job_retention_days: int = Field(
+        default=30, ge=1, description="Finished bulk jobs and their results are kept this many days."
+    )
     worker_threads: int = 2
     cookie_secure: bool = False
 

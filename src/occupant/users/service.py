@@ -52,6 +52,13 @@ def _accounts() -> ModuleType:
     return service
 
 
+def _bulk() -> ModuleType:
+    """The bulk engine, whose job items name users (imported late: it imports this module)."""
+    from occupant.bulk import engine
+
+    return engine
+
+
 def ensure_changeable(user: OccupierUser) -> None:
     """Refuse changes to users of a decommissioning occupier, and to busy users (but for the holder the
     session works for: a bulk job's own items, ``kit.db.working_for``)."""
@@ -405,6 +412,7 @@ def purge_user(session: Session, user: OccupierUser, *, actor: Actor) -> None:
     _accounts().on_user_deleted(session, user)
     groups.remove_all_memberships(session, user_id)
     cancel_for_user(session, user_id)
+    _bulk().forget_users(session, [user_id])
     session.execute(delete(OccupierUser).where(OccupierUser.id == user_id))
     session.expunge(user)
     record(

@@ -50,6 +50,13 @@ def confirm_wifi_many(account_ids: list[int]) -> None:
         )
 
 
+@huey.task(retries=0)
+def run_bulk_job(job_id: int) -> None:
+    from occupant.bulk.engine import run_job
+
+    run_job(get_session_factory(), job_id)
+
+
 @huey.periodic_task(crontab(minute="*"))
 def sweep() -> None:
     """Re-enqueue whatever a lost message or a killed worker left behind."""
@@ -62,7 +69,14 @@ def sweep() -> None:
         pending = pending_decommissions(session)
     for occupier_id in pending:
         run_decommission(occupier_id)
+    from occupant.bulk.engine import purge_old_jobs, stalled_jobs
     from occupant.wifi.service import ProvisioningNotLive, confirm_provisioning, pending_provisioning
+
+    with transaction(factory) as session:
+        stalled = stalled_jobs(session)
+        purge_old_jobs(session)
+    for job_id in stalled:
+        run_bulk_job(job_id)
 
     with transaction(factory) as session:
         for account_id in pending_provisioning(session):
@@ -78,6 +92,10 @@ def enqueue_mail_delivery() -> None:
 
 def enqueue_decommission(occupier_id: int) -> None:
     run_decommission(occupier_id)
+
+
+def enqueue_bulk_job(job_id: int) -> None:
+    run_bulk_job(job_id)
 
 
 def enqueue_wifi_confirmation(account_id: int) -> None:

@@ -1,0 +1,19 @@
+"""Every kind of bulk job, by name. A new kind: a class in one of these modules, and a line here."""
+
+from __future__ import annotations
+
+from occupant.bulk.kinds.accounts import ForcePasswordResetKind, ResendInvitationKind, SendWelcomeKind
+from occupant.bulk.kinds.base import Kind
+from occupant.bulk.kinds.lifecycle import DeactivateKind, DeleteKind, ReactivateKind
+
+KINDS: dict[str, Kind] = {
+    kind.name: kind
+    for kind in (
+        DeleteKind(),
+        DeactivateKind(),
+        ReactivateKind(),
+        SendWelcomeKind(),
+        ForcePasswordResetKind(),
+        ResendInvitationKind(),
+    )
+}
