@@ -302,3 +302,47 @@ def test_a_deleted_users_job_items_keep_only_the_opaque_id(world: World) -> None
     with world.factory() as s:
         row = s.execute(select(BulkItem.user_id, BulkItem.identifier).where(BulkItem.job_id == job_id)).one()
     assert tuple(row) == (world.user_ids[0], None)
+
+
+# --- sources and the edit kind ----------------------------------------------------------------------------
+
+
+def test_a_pasted_list_of_emails_finds_the_users_and_reports_the_others(world: World) -> None:
+    from occupant.bulk import sources
+
+    with world.factory() as s:
+        first = s.get(OccupierUser, world.user_ids[0])
+        items = sources.items_from_emails(
+            s, world.admin, [first.email.upper(), "", "nobody@example.com", f" {first.email} "]
+        )
+    assert [(i.position, i.user_id, i.code) for i in items] == [
+        (1, world.user_ids[0], None),
+        (3, None, "not_found"),
+        (4, world.user_ids[0], "duplicate_in_list"),
+    ]
+
+
+def test_edit_applies_only_what_was_set_and_its_preview_runs_the_actions_rules(world: World) -> None:
+    from occupant.wifi import service as wifi
+    from occupant.wifi.models import WifiAccount
+
+    with transaction(world.factory) as s:
+        occupier = s.get(Occupier, world.occupier_id)
+        site_id = occupier.sites[0].id
+        account = wifi.create_wifi_account(
+            s, s.get(OccupierUser, world.user_ids[0]), homesite_id=site_id, actor=world.admin
+        )
+        wifi.confirm_provisioning(s, account.id)  # ACTIVE: the user is free again
+    job_id = submit(
+        world, "edit", world.user_ids[:3], wifi="create", wifi_homesite_id=site_id, wifi_device_limit=2
+    )
+    # The first user already has an account, which the preview says without creating anything.
+    assert [c for _, _, c in items_of(world, job_id)] == ["wifi_account_exists", None, None]
+    confirm(world, job_id)
+    assert engine.run_job(world.factory, job_id) == JobState.PARTIALLY_DONE
+    with world.factory() as s:
+        made = dict(s.execute(select(WifiAccount.user_id, WifiAccount.device_limit)).all())
+    assert made[world.user_ids[1]] == made[world.user_ids[2]] == 2
+    with pytest.raises(Exception) as bad:
+        submit(world, "edit", world.user_ids[:1])
+    assert getattr(bad.value, "code", None) == "validation_error"

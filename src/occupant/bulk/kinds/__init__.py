@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from occupant.bulk.kinds.accounts import ForcePasswordResetKind, ResendInvitationKind, SendWelcomeKind
 from occupant.bulk.kinds.base import Kind
+from occupant.bulk.kinds.edit import EditKind
 from occupant.bulk.kinds.lifecycle import DeactivateKind, DeleteKind, ReactivateKind
 
 KINDS: dict[str, Kind] = {
@@ -15,5 +16,6 @@ KINDS: dict[str, Kind] = {
         SendWelcomeKind(),
         ForcePasswordResetKind(),
         ResendInvitationKind(),
+        EditKind(),
     )
 }
