@@ -26,6 +26,7 @@ from occupant.bulk.kinds.base import Item, Kind, Run
 from occupant.bulk.models import FINISHED, UNFINISHED, BulkItem, BulkJob, ItemStatus, JobState
 from occupant.kit.bulkwrite import insert_rows, table_of
 from occupant.kit.clock import utcnow
+from occupant.kit.csvin import read_csv, template_csv
 from occupant.kit.db import discard_commit_hooks, on_commit, transaction, working_for
 from occupant.kit.errors import Conflict, FieldErrors, InvalidState, NotFound, OccupantError
 from occupant.kit.settings import get_settings
@@ -178,6 +179,57 @@ def submit(
         changes={"kind": [None, kind], "total": [None, job.total], "retry_of": [None, job.retry_of_id]},
     )
     return job
+
+
+class NoFileForKind(FieldErrors):
+    def __init__(self, kind: str) -> None:
+        super().__init__(
+            [{"field": "file", "code": "no_file_for_kind", "message": f"A {kind} job does not read a file."}]
+        )
+
+
+def submit_file(
+    session: Session,
+    *,
+    kind: str,
+    data: bytes,
+    filename: str | None,
+    actor: Actor,
+    occupier: Occupier | None,
+    params: dict[str, Any] | None = None,
+    requested_by_name: str | None = None,
+) -> BulkJob:
+    """:func:`submit` for an uploaded CSV file: read (``kit.csvin``: a file-level problem raises CsvError
+    before any work), one item per row, every row checked. A row the reader already refused (too many
+    cells, a duplicate inside the file) fails with that error."""
+    handler = kind_of(kind)
+    require(actor, handler.permission)
+    if handler.csv_spec is None:
+        raise NoFileForKind(kind)
+    table = read_csv(data, handler.csv_spec)
+    items = handler.items_from_rows(session, actor, occupier, table.rows)
+    for item, row in zip(items, table.rows, strict=True):
+        if row.errors and not item.settled:
+            item.fail(FieldErrors(row.errors))
+    selection = {"file": filename or "upload.csv", "rows": len(table.rows), "encoding": table.encoding}
+    return submit(
+        session,
+        kind=kind,
+        items=items,
+        actor=actor,
+        occupier=occupier,
+        params=params,
+        selection=selection,
+        requested_by_name=requested_by_name,
+    )
+
+
+def template(kind: str) -> bytes:
+    """The CSV template of a kind that reads files."""
+    handler = kind_of(kind)
+    if handler.csv_spec is None:
+        raise NoFileForKind(kind)
+    return template_csv(handler.csv_spec)
 
 
 def _forget_loaded(session: Session, keep: Iterable[object | None]) -> None:

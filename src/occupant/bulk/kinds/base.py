@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from occupant.authz.actor import Actor
 from occupant.authz.scope import Perm, visible_user_ids
 from occupant.bulk.models import BulkJob, ItemStatus
+from occupant.kit.csvin import CsvRow, CsvSpec
 from occupant.kit.errors import ActionInProgress, FieldErrors, NotFound, OccupantError
 from occupant.occupiers.models import Occupier
 from occupant.users.models import OccupierUser
@@ -62,7 +63,9 @@ class Item:
         if self.errors and len(self.errors) == 1:
             self.code, self.message = self.errors[0]["code"], self.errors[0]["message"]
         elif self.errors:
-            self.message = "; ".join(f"{e['field']}: {e['message']}" for e in self.errors)
+            self.message = "; ".join(
+                f"{e['field']}: {e['message']}" if e.get("field") else e["message"] for e in self.errors
+            )
 
     def exclude(self, error: OccupantError) -> None:
         self.fail(error)
@@ -99,6 +102,16 @@ class Kind:
     chunk_size: ClassVar[int] = 2_000
     # What an item that succeeds did (for the results): "deleted", "deactivated", ...
     outcome: ClassVar[str] = "done"
+
+    # Kinds that read files: their columns (template, header checks) and how rows become items.
+    csv_spec: ClassVar[CsvSpec | None] = None
+
+    def items_from_rows(
+        self, session: Session, actor: Actor, occupier: Occupier | None, rows: Sequence[CsvRow]
+    ) -> list[Item]:
+        """One item per row of a file (or of a JSON list, as rows with ``line`` = its index + 1), with the
+        row's values as its payload. Only kinds with a ``csv_spec`` take rows."""
+        raise NotImplementedError(f"{self.name} takes no file")
 
     def parse_params(self, raw: dict[str, Any] | None) -> Any:
         """The job's options, validated (FieldErrors for bad ones)."""
