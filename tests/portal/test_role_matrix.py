@@ -89,6 +89,19 @@ def _list(scene: Scene, actor: str) -> tuple[Any, Check]:
     return response, check
 
 
+def _download(scene: Scene, actor: str) -> tuple[Any, Check]:
+    response = scene.portal.get("/portal/users/export.csv")
+
+    def check(s: Scene, r: Any, allowed: bool) -> None:
+        if allowed:
+            # Each admin downloads their own occupier's users only.
+            assert r.headers["content-type"].startswith("text/csv")
+            assert ("tom@globex.example" in r.text) == (actor == "occupier_admin")
+            assert ("oscar@initech.example" in r.text) == (actor == "other_occupier_admin")
+
+    return response, check
+
+
 def _view(scene: Scene, actor: str) -> tuple[Any, Check]:
     response = scene.portal.get(f"/portal/users/{scene.tom.id}")
 
@@ -255,6 +268,7 @@ ACTIONS: dict[str, Callable[[Scene, str], tuple[Any, Check]]] = {
     "change_password_page": _change_password_page,
     "sign_out": _sign_out,
     "list": _list,
+    "download": _download,
     "view": _view,
     "add_form": _add_form,
     "add": _add,
@@ -274,6 +288,7 @@ EXPECTED = {
     "change_password_page": (200, 200, 200, 303),
     "sign_out": (303, 303, 303, 303),
     "list": (200, 403, 200, 303),
+    "download": (200, 403, 200, 303),
     "view": (200, 403, 404, 303),
     "add_form": (200, 403, 200, 303),
     "add": (303, 403, 303, 303),
@@ -318,6 +333,7 @@ def test_the_matrix_covers_every_portal_route() -> None:
         "/portal/change-password",
         "/portal/users",
         "/portal/users/new",
+        "/portal/users/export.csv",
         "/portal/users/{user_id:int}",
         "/portal/users/{user_id:int}/edit",
         "/portal/users/{user_id:int}/delete",

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from occupant.authz.actor import Actor, Role
 from occupant.kit.errors import NotFound, PermissionDenied
+from occupant.kit.idlists import one_of
 from occupant.occupiers.models import Occupier, occupier_sites
 from occupant.sites.models import Site
 from occupant.users.models import OccupierUser
@@ -25,6 +26,7 @@ class Perm(StrEnum):
     MANAGE_OCCUPIERS = "manage_occupiers"
     DECOMMISSION = "decommission"
     MANAGE_USERS = "manage_users"
+    EXPORT_USERS = "export_users"
     CHANGE_EMAIL = "change_email"
     MANAGE_OPERATOR_GROUPS = "manage_operator_groups"
     MANAGE_OCCUPIER_GROUPS = "manage_occupier_groups"
@@ -37,9 +39,17 @@ class Perm(StrEnum):
 _GRANTS: dict[Role, frozenset[Perm]] = {
     Role.OPERATOR_ADMIN: frozenset(Perm),
     Role.SITE_MANAGER: frozenset(
-        {Perm.MANAGE_USERS, Perm.CHANGE_EMAIL, Perm.MANAGE_OCCUPIER_GROUPS, Perm.VIEW_AUDIT}
+        {
+            Perm.MANAGE_USERS,
+            Perm.EXPORT_USERS,
+            Perm.CHANGE_EMAIL,
+            Perm.MANAGE_OCCUPIER_GROUPS,
+            Perm.VIEW_AUDIT,
+        }
     ),
-    Role.OCCUPIER_ADMIN: frozenset({Perm.MANAGE_USERS, Perm.MANAGE_OCCUPIER_GROUPS, Perm.VIEW_AUDIT}),
+    Role.OCCUPIER_ADMIN: frozenset(
+        {Perm.MANAGE_USERS, Perm.EXPORT_USERS, Perm.MANAGE_OCCUPIER_GROUPS, Perm.VIEW_AUDIT}
+    ),
     Role.OCCUPIER_USER: frozenset(),
 }
 
@@ -122,7 +132,7 @@ def visible_user_ids(
     found: set[int] = set()
     for start in range(0, len(ids), chunk):
         stmt = select(OccupierUser.id).where(
-            OccupierUser.id.in_(ids[start : start + chunk]), user_filter(actor)
+            one_of(session, OccupierUser.id, ids[start : start + chunk]), user_filter(actor)
         )
         found.update(session.scalars(stmt))
     return found

@@ -7,13 +7,15 @@ import io
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_START = frozenset("=+-@\t\r")
 
 
 def neutralise(value: Any) -> str:
-    """Prefix a quote to cells a spreadsheet would run as a formula."""
-    text = "" if value is None else str(value)
-    if text.startswith(_FORMULA_START):
+    """Prefix a quote to cells a spreadsheet would run as a formula: starting with =, +, -, @, tab or CR."""
+    if value is None:
+        return ""
+    text = value if type(value) is str else str(value)
+    if text and text[0] in _FORMULA_START:
         return "'" + text
     return text
 
@@ -26,7 +28,7 @@ def stream_csv(header: list[str], rows: Iterable[Iterable[Any]], *, bom: bool = 
         buffer.write("\ufeff")
     writer.writerow(header)
     for n, row in enumerate(rows, 1):
-        writer.writerow([neutralise(v) for v in row])
+        writer.writerow(map(neutralise, row))
         if n % 500 == 0:
             yield buffer.getvalue()
             buffer.seek(0)

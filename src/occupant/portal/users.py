@@ -20,8 +20,10 @@ from occupant.accounts.models import AccountRole, AccountStatus, AppAccount
 from occupant.authz.scope import get_user
 from occupant.kit.errors import PermissionDenied
 from occupant.occupiers.models import Occupier
-from occupant.users import queries, service
+from occupant.users import export, queries, service
+from occupant.users.filters import UserFilter
 from occupant.users.models import OccupierUser
+from occupant.web import forms
 from occupant.web.deps import ConsoleDb
 from occupant.web.render import hx_target, redirect
 from occupant.wifi import queries as wifi_queries
@@ -109,6 +111,13 @@ def user_management(
         context,
         partial={"user-results": "users/_results.html", "user-more": "users/_rows.html"},
     )
+
+
+@router.get("/export.csv")
+def download_users(db: ConsoleDb, q: str = "", ctx: PortalContext = Depends(portal_admin)) -> Response:
+    """Download users: the occupier's users as CSV — those the list's filter shows, when there is one."""
+    criteria = forms.parse(UserFilter, {"occupier_id": occupier_of(ctx).id, "q": q.strip()[:200] or None})
+    return export.download(export.start_export(db, criteria, actor=ctx.actor))
 
 
 def detail_context(db: Session, ctx: PortalContext, user: OccupierUser) -> dict[str, Any]:

@@ -28,7 +28,8 @@ from occupant.kit.errors import FieldErrors, NotFound
 from occupant.occupiers.models import Occupier
 from occupant.occupiers.pages import occupier_context
 from occupant.operators.models import Operator
-from occupant.users import queries, service
+from occupant.users import export, queries, service
+from occupant.users.filters import UserFilter
 from occupant.users.models import OccupierUser, UserStatus
 from occupant.users.schemas import UserCreate, UserUpdate
 from occupant.web import forms
@@ -130,6 +131,15 @@ def user_actions(actor: Actor, occupier: Occupier, user: OccupierUser | None = N
     return frozenset(offered)
 
 
+def list_actions(actor: Actor, occupier: Occupier) -> frozenset[str]:
+    """What the Users tab offers above the list: adding a user (while the occupier is open), and the
+    download (read-only, so also while it decommissions)."""
+    offered = set(user_actions(actor, occupier))
+    if can(actor, Perm.EXPORT_USERS):
+        offered.add("export")
+    return frozenset(offered)
+
+
 def load_occupier(db: Session, ctx: StaffContext, occupier_id: int) -> Occupier:
     return get_occupier(db, ctx.actor, occupier_id)
 
@@ -212,7 +222,7 @@ def show_pane(
     full = {
         **occupier_context(occupier, "users"),
         "pane": pane,
-        "list_actions": user_actions(ctx.actor, occupier),
+        "list_actions": list_actions(ctx.actor, occupier),
         **context,
     }
     if hx_target(request) != DETAIL_TARGET:
@@ -254,11 +264,21 @@ def users_tab(
         **occupier_context(occupier, "users"),
         **listing,
         "pane": "users/_detail.html",
-        "list_actions": user_actions(ctx.actor, occupier),
+        "list_actions": list_actions(ctx.actor, occupier),
         "selected_id": top.id if top else None,
         **_detail_context(db, ctx, occupier, top),
     }
     return render(request, "users/tab.html", context)
+
+
+@router.get("/occupiers/{occupier_id:int}/users/export.csv")
+def download_users(
+    db: ConsoleDb, occupier_id: int, q: str = "", ctx: StaffContext = Depends(console)
+) -> Response:
+    """Download users: the occupier's users as CSV — those the list's search shows, when there is one."""
+    occupier = load_occupier(db, ctx, occupier_id)
+    criteria = forms.parse(UserFilter, {"occupier_id": occupier.id, "q": q.strip()[:200] or None})
+    return export.download(export.start_export(db, criteria, actor=ctx.actor))
 
 
 @router.get("/occupiers/{occupier_id:int}/users/{user_id:int}")

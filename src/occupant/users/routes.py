@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 
 from occupant.accounts import queries as account_queries
@@ -28,7 +29,8 @@ from occupant.authz import scope
 from occupant.groups import service as groups
 from occupant.groups.schemas import GroupIds, UserGroupsOut
 from occupant.kit.pagination import Page
-from occupant.users import queries, service
+from occupant.users import export, queries, service
+from occupant.users.filters import UserFilter
 from occupant.users.models import OccupierUser, UserStatus
 from occupant.users.schemas import EmailChange, UserCreate, UserDetailOut, UserOut, UserUpdate
 from occupant.wifi import queries as wifi_queries
@@ -93,6 +95,22 @@ def list_users(
         db, actor, q=q, occupier_id=occupier_id, status=status, cursor=page.cursor, limit=page.limit
     )
     return users_page(request, response, db, found)
+
+
+@router.get(
+    "/users/export.csv",
+    summary="Download users as CSV",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"text/csv": {}}, "description": "Every matching user, in name order."},
+        **responses.ONE,
+    },
+)
+def export_users(db: ApiDb, actor: ApiActor, criteria: Annotated[UserFilter, Query()]) -> StreamingResponse:
+    """Every user matching the filter (all of them: no pages), streamed; formulas in cells are neutralised
+    (a leading `'`, phone numbers included). Operator keys and occupier admins; `occupier_id` of another
+    operator answers 404. The download is logged (`users.exported`)."""
+    return export.download(export.start_export(db, criteria, actor=actor))
 
 
 @router.get("/occupiers/{occupier_id}/users", summary="List an occupier's users", responses=responses.ONE)
