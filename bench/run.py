@@ -1,6 +1,6 @@
 """``python -m bench`` / ``scripts/bench.sh``: run the benchmarks and print one table.
 
-    scripts/bench.sh [all|search|users-tab|api|outbox|accounts|build|explain|radius|wifi-create]
+    scripts/bench.sh [all|search|users-tab|api|outbox|accounts|build|explain|radius|wifi-create|export]
                      [--backend sqlite|postgresql|both] [--rebuild] [--users N] [--occupiers N] ...
 
 Results are also written as JSON to bench/out/results-<command>-<time>.json (and -latest.json).
@@ -32,6 +32,9 @@ COMMANDS = (
     "explain",
     "radius",
     "wifi-create",
+    "bulk-lifecycle-service",
+    "bulk-create-service",
+    "export",
 )
 
 
@@ -65,6 +68,18 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=100_000,
         help="wifi-create: accounts of the large set-based run (0: skip it)",
+    )
+    p.add_argument("--export-users", type=int, default=100_000, help="export: users of the big occupier")
+    p.add_argument("--export-runs", type=int, default=3, help="export: timed downloads per way")
+    p.add_argument("--export-no-http", action="store_true", help="export: skip the download through uvicorn")
+    p.add_argument(
+        "--create-rows", type=int, default=100_000, help="bulk-create-service: rows of the generated CSV"
+    )
+    p.add_argument(
+        "--lifecycle-users",
+        type=int,
+        default=100_000,
+        help="bulk-lifecycle-service: users deactivated, reactivated and deleted set-based",
     )
     p.add_argument(
         "--signin-users",
@@ -277,6 +292,22 @@ def main(argv: list[str] | None = None) -> int:
                     b, accounts=args.wifi_accounts, large=args.wifi_bulk_accounts
                 )
             )
+        if "export" in wanted:
+            from bench import export
+
+            rows += measured(
+                lambda b=backend: export.run(
+                    b, users=args.export_users, runs=args.export_runs, http=not args.export_no_http
+                )
+            )
+        if "bulk-lifecycle-service" in wanted:
+            from bench import bulk_lifecycle_service
+
+            rows += measured(lambda b=backend: bulk_lifecycle_service.run(b, users=args.lifecycle_users))
+        if "bulk-create-service" in wanted:
+            from bench import bulk_create_service
+
+            rows += measured(lambda b=backend: bulk_create_service.run(b, rows=args.create_rows))
     if "radius" in wanted:  # FreeRADIUS against PostgreSQL only: one run, both schemas side by side
         from bench import radius
 

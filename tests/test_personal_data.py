@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, inspect, select, text
 
 from occupant.groups import service as groups
@@ -118,3 +119,34 @@ def test_deleted_user_leaves_no_personal_data(committed, engine):
         for table in (RadCheck, RadUserGroup, RadAcct, RadPostAuth):
             names = set(s.scalars(select(table.username)))
             assert names == {"keep.me@example.com"}, (table.__tablename__, names)
+
+
+def test_a_deleted_users_addresses_leave_the_sign_in_throttles(committed):
+    """Failed sign-ins and reset requests are counted per address; the address goes with its user, and an
+    address the user moved away from goes at once (it signs in no more)."""
+    from occupant.accounts import service as accounts
+    from occupant.accounts.models import App
+    from occupant.kit.errors import NotAuthenticated
+    from occupant.kit.throttle import Throttle
+    from tests.factories import make_account
+
+    with committed() as s:
+        operator = make_operator(s)
+        occupier = make_occupier(s, operator)
+        user = make_user(s, occupier, email="first.address@privacy.example")
+        make_account(s, user, password="correct horse battery staple")
+        for email in ("first.address@privacy.example", "keep.me@example.com"):
+            with pytest.raises(NotAuthenticated):
+                accounts.sign_in(s, email=email, password="wrong", app=App.PORTAL, address="203.0.113.9")
+        s.commit()
+        users.change_email(s, user, "second.address@privacy.example", actor=admin_actor(operator))
+        accounts.request_password_reset(s, email=user.email, operator_id=None, address="203.0.113.9")
+        s.commit()
+        assert {"app:keep.me@example.com", "reset:second.address@privacy.example"} <= set(
+            s.scalars(select(Throttle.key))
+        )
+        users.delete_user(s, s.get(type(user), user.id), actor=admin_actor(operator))
+        s.commit()
+        keys = set(s.scalars(select(Throttle.key)))
+    assert not [key for key in keys if "privacy.example" in key], keys
+    assert "app:keep.me@example.com" in keys  # an address nobody deleted keeps its count

@@ -382,3 +382,38 @@ def test_radius_sync_repairs_rows_lost_behind_occupants_back(
 
     again = runner.invoke(app, ["radius", "sync"], env=env, catch_exceptions=False)
     assert "Everything was already in step." in again.output
+
+
+def test_set_based_deactivation_and_delete_are_refused_from_the_next_attempt(
+    server: Radiusd, world: World
+) -> None:
+    """``users.bulk_lifecycle``, as a bulk job runs a chunk: deactivated users are refused, reactivated
+    ones sign in with the new password they were mailed, deleted ones are refused and leave nothing."""
+    from occupant.users import bulk_lifecycle
+
+    def chunk(action: object, **kwargs: object) -> None:
+        with transaction(world.factory) as session:
+            user = session.get(OccupierUser, world.user.id)
+            assert user is not None
+            results = action(session, [user], actor=world.admin, **kwargs)  # type: ignore[operator]
+            assert all(r.ok for r in results), results
+
+    assert server.pap(world.username, world.password, nas=LON).accepted
+    chunk(bulk_lifecycle.deactivate_users, remove_from_groups=True)
+    assert not server.pap(world.username, world.password, nas=LON).accepted
+    assert not server.peap(world.username, world.password, nas=LON).accepted
+
+    chunk(bulk_lifecycle.reactivate_users)
+    world.confirm()
+    world.user = world._reload_user()
+    new = world.latest_password()
+    assert new != world.password
+    assert not server.pap(world.username, world.password, nas=LON).accepted
+    assert server.pap(world.username, new, nas=LON).vlan == 110
+    assert server.accounting("Start", username=world.username, Acct_Session_Id="b1", NAS_Identifier=LON)
+
+    chunk(bulk_lifecycle.delete_users, index_purge="deferred")
+    with world.factory() as session:  # sessions and sign-in history too
+        for table in (RadCheck, RadUserGroup, RadAcct, RadPostAuth):
+            assert session.scalars(select(table).where(table.username == world.username)).all() == []
+    assert not server.pap(world.username, new, nas=LON).accepted

@@ -83,7 +83,7 @@ def _sort_out(
         except OccupantError as exc:
             by_user[user.id] = AccountResult(user, error=exc)
             continue
-        by_user[user.id] = AccountResult(user, account=account)
+        by_user[user.id] = AccountResult(user, account.id, session=session)
         accepted.append((user, account))
     return [by_user[u.id] for u in users], accepted
 

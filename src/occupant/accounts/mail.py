@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from occupant.accounts.models import App, TokenPurpose
 from occupant.kit.settings import get_settings
 from occupant.notify.service import Mail, queue_mail
-from occupant.users.models import OccupierUser
+from occupant.users.models import UserFacts
 
 _LINK_PATHS = {TokenPurpose.INVITATION: "invitation", TokenPurpose.PASSWORD_RESET: "reset"}
 
@@ -24,7 +24,7 @@ def link_url(token: str, purpose: TokenPurpose) -> str:
     return f"{portal_url()}/{_LINK_PATHS[purpose]}/{token}"
 
 
-def _mail(user: OccupierUser, template: str, context: dict[str, object], link: str | None = None) -> Mail:
+def _mail(user: UserFacts, template: str, context: dict[str, object], link: str | None = None) -> Mail:
     return Mail(
         operator_id=user.operator_id,
         to=user.email,
@@ -36,12 +36,15 @@ def _mail(user: OccupierUser, template: str, context: dict[str, object], link: s
     )
 
 
+_APPS = tuple(App)
+
+
 def _app_list(apps: Iterable[App]) -> list[str]:
     chosen = set(apps)
-    return [app.value for app in App if app in chosen]
+    return [app.value for app in _APPS if app in chosen]
 
 
-def invitation(user: OccupierUser, apps: Iterable[App], token: str, *, resent: bool) -> Mail:
+def invitation(user: UserFacts, apps: Iterable[App], token: str, *, resent: bool) -> Mail:
     """``app_invitation``: the set-password link for the first app(s), or for a resend."""
     return _mail(
         user,
@@ -57,7 +60,7 @@ def invitation(user: OccupierUser, apps: Iterable[App], token: str, *, resent: b
     )
 
 
-def second_invitation(user: OccupierUser, app: App, *, password_set: bool) -> Mail:
+def second_invitation(user: UserFacts, app: App, *, password_set: bool) -> Mail:
     """``app_second_invitation``: a notice that the same password opens another app (no link)."""
     return _mail(
         user,
@@ -71,7 +74,7 @@ def second_invitation(user: OccupierUser, app: App, *, password_set: bool) -> Ma
     )
 
 
-def password_reset(user: OccupierUser, token: str) -> Mail:
+def password_reset(user: UserFacts, token: str) -> Mail:
     return _mail(
         user,
         "password_reset",
@@ -80,7 +83,7 @@ def password_reset(user: OccupierUser, token: str) -> Mail:
     )
 
 
-def welcome(user: OccupierUser, apps: Iterable[App]) -> Mail:
+def welcome(user: UserFacts, apps: Iterable[App]) -> Mail:
     return _mail(
         user,
         "welcome",

@@ -11,11 +11,11 @@ and queues its email, whose link travels sealed as a secret. Callers resolve the
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import cast
+from typing import NamedTuple, cast
 
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import Table, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -63,13 +63,14 @@ from occupant.accounts.sessions import (
 from occupant.audit.service import Target, record_many
 from occupant.authz.actor import Actor, ActorKind, Role
 from occupant.authz.scope import Perm, require, visible_user_ids
+from occupant.kit.bulkwrite import insert_rows, reserve_ids
 from occupant.kit.clock import utcnow
 from occupant.kit.db import flush_in_savepoint
 from occupant.kit.errors import FieldErrors, InvalidState, NotFound, OccupantError, PreconditionFailed
 from occupant.kit.security import new_token, token_hash
 from occupant.kit.settings import get_settings
 from occupant.notify.service import Mail, queue_mails
-from occupant.users.models import OccupierUser, UserStatus
+from occupant.users.models import OccupierUser, UserFacts, UserStatus
 from occupant.users.service import ensure_changeable
 
 __all__ = [
@@ -112,6 +113,7 @@ __all__ = [
 
 # Accounts per lookup statement in the many-user variants: well under both databases' parameter limits.
 LOOKUP_CHUNK = 5_000
+_APPS = tuple(App)
 
 
 def account_of(session: Session, user: OccupierUser, *, for_update: bool = False) -> AppAccount | None:
@@ -125,6 +127,11 @@ def account_of(session: Session, user: OccupierUser, *, for_update: bool = False
 def invite_field(app: App) -> str:
     """The input field that asks for an invitation to ``app`` (FieldErrors name it)."""
     return f"invite_{app.value}"
+
+
+def role_terms(value: AccountRole | str) -> AccountRole:
+    """The role asked for, or FieldErrors ``invalid_role`` (shared with the bulk create)."""
+    return _role(value)
 
 
 def _role(value: AccountRole | str) -> AccountRole:
@@ -160,7 +167,7 @@ class _InvitePlan:
 
 
 def invite_terms(
-    user: OccupierUser, account: AppAccount | None, apps: Sequence[App], *, has_pending_link: bool
+    user: UserFacts, account: AppAccount | None, apps: Sequence[App], *, has_pending_link: bool
 ) -> _InvitePlan:
     """The invitation rules, on facts already read (shared by the single and the many-user path).
 
@@ -170,7 +177,7 @@ def invite_terms(
     """
     new_apps = [
         app
-        for app in App
+        for app in _APPS
         if app in apps and (account is None or app_state(account, app) == InviteState.NOT_INVITED)
     ]
     not_offered = [invite_field(app) for app in new_apps if not app_offered(user, app)]
@@ -355,16 +362,24 @@ def _resend(session: Session, user: OccupierUser, account: AppAccount, *, actor:
 
 @dataclass(frozen=True, slots=True)
 class AccountResult:
-    """For one user of a many-user action (:func:`invite_many`, ``accounts.bulk``), in order: the account,
-    or the error the single-user action would raise."""
+    """For one user of a many-user action (:func:`invite_many`, ``accounts.bulk``), in order: the account's
+    id, or the error the single-user action would raise. ``account`` reads the account when asked for (a
+    bulk job needs only the id): the many-user actions write no ORM objects."""
 
     user: OccupierUser
-    account: AppAccount | None = None
+    account_id: int | None = None
     error: OccupantError | None = None
+    session: Session | None = field(default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @property
+    def account(self) -> AppAccount | None:
+        if self.account_id is None or self.session is None:
+            return None
+        return self.session.get(AppAccount, self.account_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,7 +394,7 @@ def invite_many(
     session: Session, users: Sequence[OccupierUser], app: App, *, actor: Actor
 ) -> list[AccountResult]:
     """Invite each user to ``app`` as :func:`invite` does, set-based: a fixed number of statements for
-    the whole batch (accounts, links, mails and audit events each written with one multi-row statement).
+    the whole batch (accounts, links, mails and audit events each written with one bulk write).
 
     Returns one result per user, in order. A user that breaks a rule fails alone with the error
     ``invite`` would raise — ActionInProgress, OccupierDecommissioned, AppNotOffered, InvalidState, or
@@ -415,17 +430,17 @@ def invite_many(
             continue
         seen.add(user.id)
         if not plan.new_apps:
-            results.append(AccountResult(user, account=account))
+            results.append(AccountResult(user, account.id if account else None, session=session))
             continue
         results.append(None)
         accepted.append(_Accepted(position, user, account, plan.first))
     if accepted:
         done = _invite_accepted(session, accepted, app, actor=actor)
         for item in accepted:
-            results[item.position] = AccountResult(item.user, account=done[item.user.id])
+            results[item.position] = AccountResult(item.user, done[item.user.id], session=session)
     final = [r for r in results if r is not None]
-    by_user = {r.user.id: r.account for r in final if r.account is not None}
-    return [AccountResult(r.user, by_user.get(r.user.id), r.error) if r.ok else r for r in final]
+    by_user = {r.user.id: r.account_id for r in final if r.account_id is not None}
+    return [AccountResult(r.user, by_user.get(r.user.id), r.error, session) if r.ok else r for r in final]
 
 
 def _accounts_by_user(session: Session, user_ids: Sequence[int]) -> dict[int, AppAccount]:
@@ -440,35 +455,144 @@ _ACCOUNTS = cast(Table, AppAccount.__table__)
 _TOKENS = cast(Table, AccountToken.__table__)
 
 
+class NewAppAccount(NamedTuple):
+    """One account for :func:`create_accounts`: a user who has none, the role, and the apps to invite them
+    to (``invite_terms``' new apps; none: the account holds the role alone, NOT_INVITED)."""
+
+    user: UserFacts
+    role: AccountRole
+    apps: Sequence[App]
+
+
+_ACCOUNT_COLUMNS = (
+    "id",
+    "operator_id",
+    "occupier_id",
+    "user_id",
+    "role",
+    "status",
+    "portal",
+    "mobile_app",
+    "password_hash",
+    "password_changed_at",
+    "must_change_password",
+    "invited_at",
+    "first_sign_in_at",
+    "last_sign_in_at",
+    "suspended_with_user",
+    "version_id",
+    "created_at",
+    "updated_at",
+)
+_TOKEN_COLUMNS = ("account_id", "purpose", "token_hash", "created_at", "expires_at", "used_at", "revoked_at")
+
+
+def _created_event(role: AccountRole, apps: Sequence[App]) -> tuple[list[str], dict[str, object]]:
+    """The audit event of a new account, as :func:`set_up_account` records it: ``app_account.invited``'s
+    fields and changes with apps, ``app_account.role_changed``'s without."""
+    if not apps:
+        return ["role"], {"role": [None, role]}
+    changes: dict[str, object] = {"role": [None, role]}
+    changes.update((app.value, [InviteState.NOT_INVITED, InviteState.INVITED]) for app in apps)
+    changes["status"] = [AccountStatus.NOT_INVITED, AccountStatus.AWAITING_SIGN_IN]
+    return [app.value for app in apps], changes
+
+
+def create_accounts(session: Session, items: Sequence[NewAppAccount], *, actor: Actor) -> list[int]:
+    """Create the accounts as :func:`set_up_account` creates a user's first one, one bulk write per table
+    (accounts, links, mails, audit events; COPY on PostgreSQL), ids reserved ahead so that nothing is read
+    back. Returns the new accounts' ids, in order.
+
+    With apps: AWAITING_SIGN_IN, invited to them, one set-password link by ``app_invitation`` naming them,
+    ``app_account.invited``. Without: NOT_INVITED with the role, ``app_account.role_changed``. The rules
+    (``role_terms``, ``invite_terms``, scope, changeable users) are the caller's.
+    """
+    if not items:
+        return []
+    now = utcnow()
+    ids = reserve_ids(session, _ACCOUNTS, len(items))
+    not_invited, invited = InviteState.NOT_INVITED.value, InviteState.INVITED.value
+    rows = []
+    for account_id, item in zip(ids, items, strict=True):
+        asked = bool(item.apps)
+        rows.append(
+            (
+                account_id,
+                item.user.operator_id,
+                item.user.occupier_id,
+                item.user.id,
+                AccountRole(item.role).value,
+                (AccountStatus.AWAITING_SIGN_IN if asked else AccountStatus.NOT_INVITED).value,
+                invited if App.PORTAL in item.apps else not_invited,
+                invited if App.MOBILE_APP in item.apps else not_invited,
+                None,
+                None,
+                False,
+                now if asked else None,
+                None,
+                None,
+                False,
+                # what the single action leaves: the account written, then its invitation (a second version)
+                2 if asked else 1,
+                now,
+                now,
+            )
+        )
+    insert_rows(session, _ACCOUNTS, _ACCOUNT_COLUMNS, rows)
+    firsts = [(account_id, item) for account_id, item in zip(ids, items, strict=True) if item.apps]
+    tokens = [new_token() for _ in firsts]
+    if firsts:
+        expires = now + timedelta(hours=get_settings().invitation_hours)
+        purpose = TokenPurpose.INVITATION.value
+        insert_rows(
+            session,
+            _TOKENS,
+            _TOKEN_COLUMNS,
+            (
+                (account_id, purpose, token_hash(token), now, expires, None, None)
+                for (account_id, _), token in zip(firsts, tokens, strict=True)
+            ),
+        )
+    queue_mails(
+        session,
+        [
+            mail.invitation(item.user, item.apps, token, resent=False)
+            for (_, item), token in zip(firsts, tokens, strict=True)
+        ],
+    )
+    invitations: list[Target] = []
+    roles: list[Target] = []
+    events: dict[tuple[str, tuple[App, ...]], tuple[list[str], dict[str, object]]] = {}
+    for item in items:
+        key = (AccountRole(item.role).value, tuple(app for app in _APPS if app in item.apps))
+        if key not in events:  # a few roles and sets of apps: one event body each
+            events[key] = _created_event(AccountRole(key[0]), key[1])
+        fields, changes = events[key]
+        target = Target(item.user.id, item.user.occupier_id, fields, changes)
+        (invitations if key[1] else roles).append(target)
+    record_many(
+        session, actor=actor, action="app_account.invited", target_type="occupier_user", targets=invitations
+    )
+    record_many(
+        session, actor=actor, action="app_account.role_changed", target_type="occupier_user", targets=roles
+    )
+    return ids
+
+
 def _invite_accepted(
     session: Session, accepted: Sequence[_Accepted], app: App, *, actor: Actor
-) -> dict[int, AppAccount]:
+) -> dict[int, int]:
+    """Invite the accepted users to ``app``; returns each user's account id."""
     now = utcnow()
     column = getattr(AppAccount, app.value)
     new = [item for item in accepted if item.account is None]
     existing = [item for item in accepted if item.account is not None]
-    if new:
-        session.execute(
-            insert(_ACCOUNTS),
-            [
-                {
-                    "operator_id": item.user.operator_id,
-                    "occupier_id": item.user.occupier_id,
-                    "user_id": item.user.id,
-                    "role": AccountRole.USER,
-                    "status": AccountStatus.AWAITING_SIGN_IN,
-                    "portal": InviteState.INVITED if app == App.PORTAL else InviteState.NOT_INVITED,
-                    "mobile_app": InviteState.INVITED if app == App.MOBILE_APP else InviteState.NOT_INVITED,
-                    "must_change_password": False,
-                    "suspended_with_user": False,
-                    "invited_at": now,
-                    "version_id": 1,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for item in new
-            ],
-        )
+    created = create_accounts(
+        session, [NewAppAccount(item.user, AccountRole.USER, [app]) for item in new], actor=actor
+    )
+    done = {item.user.id: account_id for item, account_id in zip(new, created, strict=True)}
+    if not existing:
+        return done
     old_state = {item.user.id: item.account.status for item in existing if item.account is not None}
     existing_ids = [item.account.id for item in existing if item.account is not None]
     first_ids = [item.account.id for item in existing if item.account is not None and item.first]
@@ -499,29 +623,27 @@ def _invite_accepted(
             .values(revoked_at=now)
             .execution_options(synchronize_session=False)
         )
-    accounts = _accounts_by_user(session, [item.user.id for item in new])
-    accounts.update((item.user.id, item.account) for item in existing if item.account is not None)
-    firsts = [item for item in accepted if item.first]
+    firsts = [item for item in existing if item.first and item.account is not None]
     tokens = {item.user.id: new_token() for item in firsts}
     if firsts:
         expires = now + timedelta(hours=get_settings().invitation_hours)
-        session.execute(
-            insert(_TOKENS),
+        purpose = TokenPurpose.INVITATION.value
+        insert_rows(
+            session,
+            _TOKENS,
+            _TOKEN_COLUMNS,
             [
-                {
-                    "account_id": accounts[item.user.id].id,
-                    "purpose": TokenPurpose.INVITATION,
-                    "token_hash": token_hash(tokens[item.user.id]),
-                    "created_at": now,
-                    "expires_at": expires,
-                }
+                (item.account.id, purpose, token_hash(tokens[item.user.id]), now, expires, None, None)
                 for item in firsts
+                if item.account is not None
             ],
         )
     mails: list[Mail] = []
     targets: list[Target] = []
-    for item in accepted:
-        account = accounts[item.user.id]
+    for item in existing:
+        account = item.account
+        assert account is not None
+        done[item.user.id] = account.id
         if item.first:
             mails.append(
                 mail.invitation(item.user, invited_apps(account), tokens[item.user.id], resent=False)
@@ -531,17 +653,14 @@ def _invite_accepted(
                 mail.second_invitation(item.user, app, password_set=account.password_hash is not None)
             )
         changes: dict[str, object] = {app.value: [InviteState.NOT_INVITED, InviteState.INVITED]}
-        if item.account is None:
-            changes["role"] = [None, AccountRole.USER]
-            changes["status"] = [AccountStatus.NOT_INVITED, AccountStatus.AWAITING_SIGN_IN]
-        elif item.first and old_state[item.user.id] != AccountStatus.AWAITING_SIGN_IN:
+        if item.first and old_state[item.user.id] != AccountStatus.AWAITING_SIGN_IN:
             changes["status"] = [old_state[item.user.id], AccountStatus.AWAITING_SIGN_IN]
         targets.append(Target(item.user.id, item.user.occupier_id, [app.value], changes))
     queue_mails(session, mails)
     record_many(
         session, actor=actor, action="app_account.invited", target_type="occupier_user", targets=targets
     )
-    return accounts
+    return done
 
 
 # --- role, deactivation, passwords, welcome -----------------------------------------------------------

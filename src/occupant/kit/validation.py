@@ -133,20 +133,44 @@ class _Region:
         self.general = _desc(metadata.general_desc)
         types = (_desc(getattr(metadata, name, None)) for name in _NUMBER_TYPES)
         self.types = [d for d in types if d is not None]
+        # A number of length n is valid when any type allowing n matches it: one alternation per length.
+        self._of_length: dict[int, re.Pattern[str] | None] = {}
         self.leading = re.compile(metadata.leading_digits) if metadata.leading_digits else None
         prefix = metadata.national_prefix_for_parsing
         self.national_prefix = re.compile(prefix) if prefix else None
 
+    def _types_of_length(self, length: int) -> re.Pattern[str] | None:
+        if length not in self._of_length:
+            patterns = [p.pattern for lengths, p in self.types if not lengths or length in lengths]
+            self._of_length[length] = re.compile("|".join(f"(?:{p})" for p in patterns)) if patterns else None
+        return self._of_length[length]
+
     def valid(self, nsn: str) -> bool:
         if self.general is None or not _matches(self.general, nsn):
             return False
-        return any(_matches(d, nsn) for d in self.types)
+        types = self._types_of_length(len(nsn))
+        return types is not None and types.fullmatch(nsn) is not None
 
 
 @cache
 def _region(region: str, country_code: int) -> _Region | None:
     metadata = PhoneMetadata.metadata_for_region_or_calling_code(country_code, region)
     return None if metadata is None else _Region(metadata)
+
+
+@cache
+def _country(country_code: int) -> tuple[re.Pattern[str] | None, tuple[_Region, ...]] | None:
+    """The national prefix of the country code's main region, and its regions in the library's order
+    (None when the main region has no metadata)."""
+    codes = COUNTRY_CODE_TO_REGION_CODE[country_code]
+    main = _region(codes[0], country_code)
+    if main is None:
+        return None
+    regions = (_region(code, country_code) for code in codes)
+    return main.national_prefix, tuple(r for r in regions if r is not None)
+
+
+_COUNTRY_CODES = {str(code) for code in COUNTRY_CODE_TO_REGION_CODE}
 
 
 def _valid_e164(raw: str) -> bool:
@@ -157,20 +181,18 @@ def _valid_e164(raw: str) -> bool:
         return False
     digits = match.group(1)
     for size in (1, 2, 3):  # country codes are prefix-free
-        country_code = int(digits[:size])
-        if country_code in COUNTRY_CODE_TO_REGION_CODE:
+        if digits[:size] in _COUNTRY_CODES:
             break
     else:
         return False
+    country = _country(int(digits[:size]))
     nsn = digits[size:]
-    regions = COUNTRY_CODE_TO_REGION_CODE[country_code]
-    main = _region(regions[0], country_code)
-    if main is None or (main.national_prefix is not None and main.national_prefix.match(nsn)):
+    if country is None:
+        return False
+    national_prefix, regions = country
+    if national_prefix is not None and national_prefix.match(nsn):
         return False  # the parser would try to strip a national prefix: its call
-    for code in regions:  # the region of the number, as phonenumbers.region_code_for_number picks it
-        region = _region(code, country_code)
-        if region is None:
-            continue
+    for region in regions:  # the region of the number, as phonenumbers.region_code_for_number picks it
         if region.leading is not None:
             if region.leading.match(nsn):
                 return region.valid(nsn)

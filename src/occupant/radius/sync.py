@@ -19,7 +19,9 @@ from typing import NamedTuple, cast
 from sqlalchemy import Table, delete, insert, update
 from sqlalchemy.orm import Session
 
+from occupant.kit.bulkwrite import insert_rows
 from occupant.kit.db import Base
+from occupant.kit.idlists import one_of
 from occupant.radius.models import (
     RadAcct,
     RadCheck,
@@ -115,19 +117,25 @@ class NewCredential(NamedTuple):
 
 
 def write_new_credentials(session: Session, credentials: Sequence[NewCredential]) -> None:
-    """Make new usernames able to sign in: one multi-row INSERT into ``radcheck`` and one into
-    ``radusergroup``. For usernames that have no rows yet (a new account), so nothing is deleted first;
+    """Make new usernames able to sign in: one bulk write (COPY on PostgreSQL) into ``radcheck`` and one
+    into ``radusergroup``. For usernames that have no rows yet (a new account), so nothing is deleted first;
     an existing credential is rewritten with :func:`write_credential`."""
     if not credentials:
         return
-    checks: list[dict[str, str]] = []
-    groups: list[dict[str, object]] = []
+    checks: list[tuple[str, str, str, str]] = []
+    groups: list[tuple[str, object, object]] = []
+    site_groups: dict[tuple[int, tuple[int, ...]], list[tuple[object, object]]] = {}
     for c in credentials:
-        checks += credential_rows(c.username, c.nt_hash, c.device_limit)
-        groups += group_rows(c.username, c.homesite, c.sites)
-    # Core inserts (no ORM bookkeeping for plain rows): SQLAlchemy sends each as a multi-row INSERT.
-    session.execute(insert(_table(RadCheck)), checks)
-    session.execute(insert(_table(RadUserGroup)), groups)
+        checks += [
+            (row["username"], row["attribute"], row["op"], row["value"])
+            for row in credential_rows(c.username, c.nt_hash, c.device_limit)
+        ]
+        key = (c.homesite.id, tuple(s.id for s in c.sites))
+        if key not in site_groups:  # the same few homesites and site lists, over and over
+            site_groups[key] = [(g["groupname"], g["priority"]) for g in group_rows("", c.homesite, c.sites)]
+        groups += [(c.username, name, priority) for name, priority in site_groups[key]]
+    insert_rows(session, _table(RadCheck), ("username", "attribute", "op", "value"), checks)
+    insert_rows(session, _table(RadUserGroup), ("username", "groupname", "priority"), groups)
 
 
 def write_groups(session: Session, username: str, *, homesite: Site, sites: Iterable[Site]) -> None:
@@ -148,15 +156,27 @@ def clear_credential(session: Session, usernames: Sequence[str]) -> None:
     if not usernames:
         return
     for table in (RadCheck, RadReply, RadUserGroup):
-        session.execute(delete(table).where(table.username.in_(usernames)))
+        session.execute(
+            delete(table)
+            .where(one_of(session, table.username, usernames))
+            .execution_options(synchronize_session=False)
+        )
 
 
 def purge(session: Session, usernames: Sequence[str]) -> None:
     """Remove every trace of these usernames, sessions and sign-in history included (user deletion)."""
     clear_credential(session, usernames)
     if usernames:
-        session.execute(delete(RadAcct).where(RadAcct.username.in_(usernames)))
-        session.execute(delete(RadPostAuth).where(RadPostAuth.username.in_(usernames)))
+        session.execute(
+            delete(RadAcct)
+            .where(one_of(session, RadAcct.username, usernames))
+            .execution_options(synchronize_session=False)
+        )
+        session.execute(
+            delete(RadPostAuth)
+            .where(one_of(session, RadPostAuth.username, usernames))
+            .execution_options(synchronize_session=False)
+        )
 
 
 def rename(session: Session, old: str, new: str) -> None:

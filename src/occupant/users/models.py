@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Protocol
 
 from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -16,6 +17,35 @@ class UserStatus(StrEnum):
     DEACTIVATED = "DEACTIVATED"
     SETUP_REQUIRED = "SETUP_REQUIRED"
     PASSWORD_REQUIRED = "PASSWORD_REQUIRED"
+
+
+def derived_keys(first_name: str, last_name: str, email: str) -> tuple[str, str]:
+    """The sort and search keys of a user with this name and email: (``sort_key``, ``search_text``)."""
+    return f"{last_name} {first_name}".lower()[:210], f"{first_name} {last_name} {email}".lower()[:520]
+
+
+class UserFacts(Protocol):
+    """What the rules, mails and RADIUS rows of an action read about its user: an :class:`OccupierUser`,
+    or a row that a bulk create is about to write (``users.bulk``), which has no ORM object."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def operator_id(self) -> int: ...
+    @property
+    def occupier_id(self) -> int: ...
+    @property
+    def occupier(self) -> Occupier: ...
+    @property
+    def first_name(self) -> str: ...
+    @property
+    def email(self) -> str: ...
+    @property
+    def email_key(self) -> str: ...
+    @property
+    def language(self) -> str: ...
+    @property
+    def status(self) -> str: ...
 
 
 class OccupierUser(IdMixin, TimestampMixin, Base):
@@ -70,5 +100,4 @@ class OccupierUser(IdMixin, TimestampMixin, Base):
 
     def refresh_derived(self) -> None:
         """Keep the sort and search keys in step with the name and email."""
-        self.sort_key = f"{self.last_name} {self.first_name}".lower()[:210]
-        self.search_text = f"{self.first_name} {self.last_name} {self.email}".lower()[:520]
+        self.sort_key, self.search_text = derived_keys(self.first_name, self.last_name, self.email)

@@ -6,6 +6,7 @@ and queues any mail, all in the caller's transaction (services flush; the caller
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from types import ModuleType
 from typing import Any
 
@@ -13,6 +14,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, object_session
 
+from occupant.accounts.bulk_lifecycle import forget_failures
 from occupant.audit.service import record
 from occupant.authz.actor import Actor, ActorKind
 from occupant.authz.scope import Perm, require
@@ -115,6 +117,49 @@ def _flush_unique(
         raise
 
 
+def check_new_details(
+    values: dict[str, Any], region: str | None, errors: list[dict[str, str]]
+) -> dict[str, Any]:
+    """The rules of a new user's details that need no database, on a :class:`UserCreate`'s values (without
+    ``group_ids``): the email normalised, with its uniqueness key ``email_key``; phones in E.164 with the
+    occupier's region as the default; the language; blank identifiers None. Every field error is added to
+    ``errors``; a field that is missing from ``values`` is not checked. Shared by :func:`create_user` and the
+    bulk create (``users.bulk``)."""
+    values = dict(values)
+    if "email" in values:
+        try:
+            values["email"], values["email_key"] = normalize_email(values["email"])
+        except FieldErrors as exc:
+            errors.extend(exc.errors)
+    return _clean_fields(values, region, errors)
+
+
+def taken_errors(taken: Collection[str]) -> list[dict[str, str]]:
+    """The field errors for unique values already in use (``email``: within the operator; ``external_id``,
+    ``username``: within the occupier), in the order the fields are checked."""
+    errors = []
+    for field in ("email", "external_id", "username"):
+        if field not in taken:
+            continue
+        if field == "email":
+            errors.append(
+                {
+                    "field": "email",
+                    "code": "email_taken",
+                    "message": "Email must be unique within the operator.",
+                }
+            )
+        else:
+            errors.append(
+                {
+                    "field": field,
+                    "code": f"{field}_taken",
+                    "message": f"{field.replace('_', ' ').capitalize()} is already in use.",
+                }
+            )
+    return errors
+
+
 def _precheck_unique(
     session: Session,
     occupier: Occupier,
@@ -140,27 +185,14 @@ def _precheck_unique(
                     getattr(OccupierUser, field) == values[field],
                 )
             )
+    taken = []
     for field, scope, match in checks:
         stmt = select(OccupierUser.id).where(scope, match)
         if exclude_id is not None:
             stmt = stmt.where(OccupierUser.id != exclude_id)
         if session.scalar(stmt.limit(1)) is not None:
-            if field == "email":
-                errors.append(
-                    {
-                        "field": "email",
-                        "code": "email_taken",
-                        "message": "Email must be unique within the operator.",
-                    }
-                )
-            else:
-                errors.append(
-                    {
-                        "field": field,
-                        "code": f"{field}_taken",
-                        "message": f"{field.replace('_', ' ').capitalize()} is already in use.",
-                    }
-                )
+            taken.append(field)
+    errors.extend(taken_errors(taken))
 
 
 def _raise_collected(errors: list[dict[str, str]]) -> None:
@@ -171,6 +203,12 @@ def _raise_collected(errors: list[dict[str, str]]) -> None:
     raise FieldErrors(errors)
 
 
+def created_event(values: dict[str, Any], *, with_groups: bool) -> tuple[list[str], dict[str, Any]]:
+    """The ``user.created`` audit event's fields (the names of the details given) and changes."""
+    fields = [k for k, v in values.items() if v not in (None, "") and k != "email_key"]
+    return fields + (["groups"] if with_groups else []), {"status": [None, UserStatus.ACTIVE]}
+
+
 def create_user(session: Session, occupier: Occupier, data: UserCreate, *, actor: Actor) -> OccupierUser:
     """Create an occupier user (status ACTIVE) and add them to the chosen groups.
 
@@ -179,12 +217,7 @@ def create_user(session: Session, occupier: Occupier, data: UserCreate, *, actor
     require(actor, Perm.MANAGE_USERS)
     ensure_occupier_open(occupier)
     errors: list[dict[str, str]] = []
-    values = data.model_dump(exclude={"group_ids"})
-    try:
-        values["email"], values["email_key"] = normalize_email(values["email"])
-    except FieldErrors as exc:
-        errors.extend(exc.errors)
-    values = _clean_fields(values, occupier.default_region, errors)
+    values = check_new_details(data.model_dump(exclude={"group_ids"}), occupier.default_region, errors)
     _precheck_unique(session, occupier, values, errors, exclude_id=None)
     group_list = []
     if data.group_ids:
@@ -202,6 +235,7 @@ def create_user(session: Session, occupier: Occupier, data: UserCreate, *, actor
     _flush_unique(session, new=user)
     if group_list:
         groups.add_memberships(session, user, group_list)
+    fields, changes = created_event(values, with_groups=bool(group_list))
     record(
         session,
         actor=actor,
@@ -209,9 +243,8 @@ def create_user(session: Session, occupier: Occupier, data: UserCreate, *, actor
         target_type="occupier_user",
         target_id=user.id,
         occupier_id=occupier.id,
-        fields=[k for k, v in values.items() if v not in (None, "") and k != "email_key"]
-        + (["groups"] if group_list else []),
-        changes={"status": [None, user.status]},
+        fields=fields,
+        changes=changes,
     )
     return user
 
@@ -308,10 +341,11 @@ def change_email(session: Session, user: OccupierUser, new_email: str, *, actor:
         errors: list[dict[str, str]] = []
         _precheck_unique(session, user.occupier, {"email_key": key}, errors, exclude_id=user.id)
         _raise_collected(errors)
-    old_email = user.email
+    old_email, old_key = user.email, user.email_key
     user.email, user.email_key = email, key
     user.refresh_derived()
     _flush_unique(session, changed=user)
+    forget_failures(session, [old_key])  # the old address no longer signs in: it leaves the throttles
     _wifi().on_email_changed(session, user)
     record(
         session,
@@ -402,10 +436,15 @@ def delete_user(
     purge_user(session, user, actor=actor)
 
 
-def purge_user(session: Session, user: OccupierUser, *, actor: Actor) -> None:
-    """The delete cascade itself, shared by user deletion and occupier decommissioning."""
+def ensure_not_self(actor: Actor, user: OccupierUser) -> None:
+    """Nobody deletes themselves (an occupier admin in the portal). Raises PermissionDenied."""
     if actor.role.value.startswith("occupier") and actor.id == user.id:
         raise PermissionDenied("You cannot delete yourself.")
+
+
+def purge_user(session: Session, user: OccupierUser, *, actor: Actor) -> None:
+    """The delete cascade itself, shared by user deletion and occupier decommissioning."""
+    ensure_not_self(actor, user)
     _accounts().ensure_may_delete(session, user, actor=actor)
     user_id, occupier_id = user.id, user.occupier_id
     _wifi().on_user_deleted(session, user)
@@ -415,6 +454,7 @@ def purge_user(session: Session, user: OccupierUser, *, actor: Actor) -> None:
     _bulk().forget_users(session, [user_id])
     session.execute(delete(OccupierUser).where(OccupierUser.id == user_id))
     session.expunge(user)
+    forget_failures(session, [user.email_key])
     record(
         session,
         actor=actor,

@@ -3,19 +3,21 @@
 A bulk job creates accounts for up to 100,000 users. :func:`create_wifi_accounts` takes a batch of users
 (of one operator, possibly of different occupiers), applies the single action's rules to each with a
 fixed number of queries for the whole batch, and writes what the single action writes — the account,
-RADIUS's rows, the password email, the audit event, the user's busy hold — with one multi-row INSERT per
-table. A user that breaks a rule gets the error the single action would raise and is left untouched;
-the others are created. One after-commit hook asks the worker to confirm them all
-(:func:`confirm_provisioning_many`).
+RADIUS's rows, the password email, the audit event, the user's busy hold — with one bulk write per table
+(:func:`write_new_accounts`; COPY on PostgreSQL), ids reserved ahead so that nothing is read back. A user
+that breaks a rule gets the error the single action would raise and is left untouched; the others are
+created. One after-commit hook asks the worker to confirm them all (:func:`confirm_provisioning_many`).
+A bulk create of users (``users.bulk``) writes its new users' accounts with :func:`write_new_accounts`
+directly, their holds in the user rows it inserts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple, cast
 
-from sqlalchemy import ColumnElement, String, Table, exists, insert, literal, or_, select, update
+from sqlalchemy import ColumnElement, String, Table, exists, literal, or_, select, update
 from sqlalchemy import cast as cast_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -24,6 +26,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from occupant.audit.service import Target, record_many
 from occupant.authz.actor import Actor
 from occupant.authz.scope import Perm, require, visible_user_ids
+from occupant.kit.bulkwrite import among, insert_rows, reserve_ids
 from occupant.kit.clock import utcnow
 from occupant.kit.db import on_commit
 from occupant.kit.errors import ActionInProgress, NotFound, OccupantError
@@ -31,7 +34,7 @@ from occupant.notify.service import Mail, queue_mails
 from occupant.radius import sync
 from occupant.radius.models import RadCheck
 from occupant.sites.models import Site
-from occupant.users.models import OccupierUser
+from occupant.users.models import OccupierUser, UserFacts
 from occupant.users.service import ensure_changeable
 from occupant.wifi.models import WifiAccount, WifiStatus
 from occupant.wifi.passwords import new_wifi_passwords, nt_hash
@@ -60,15 +63,26 @@ class WifiCreateRequest(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class WifiCreateResult:
-    """For one request, in order: the new account, or the error the single action would have raised."""
+    """For one request, in order: the new account's id, or the error the single action would have raised.
+
+    ``account`` reads the account when asked for (a bulk job needs only the id): the batch writes no ORM
+    objects.
+    """
 
     user: OccupierUser
-    account: WifiAccount | None = None
+    account_id: int | None = None
     error: OccupantError | None = None
+    session: Session | None = field(default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @property
+    def account(self) -> WifiAccount | None:
+        if self.account_id is None or self.session is None:
+            return None
+        return self.session.get(WifiAccount, self.account_id)
 
 
 class _Accepted(NamedTuple):
@@ -126,8 +140,17 @@ def create_wifi_accounts(
         accepted_users.add(user.id)
         usernames.add(user.email_key)
     if accepted:
-        for item, account in zip(accepted, _create(session, accepted, actor=actor), strict=True):
-            results[item.position] = WifiCreateResult(item.user, account=account)
+        ids = reserve_ids(session, _ACCOUNTS, len(accepted))
+        new = [
+            NewWifiAccount(i, item.user, item.homesite, item.limit)
+            for i, item in zip(ids, accepted, strict=True)
+        ]
+        write_new_accounts(session, new, actor=actor)
+        _hold_users(
+            session, [(item.user, account_id) for item, account_id in zip(accepted, ids, strict=True)]
+        )
+        for item, account_id in zip(accepted, ids, strict=True):
+            results[item.position] = WifiCreateResult(item.user, account_id=account_id, session=session)
     return [r for r in results if r is not None]
 
 
@@ -151,68 +174,118 @@ def _existing(session: Session, users: Sequence[OccupierUser]) -> tuple[set[int]
     return with_account, usernames
 
 
-def _create(session: Session, accepted: Sequence[_Accepted], *, actor: Actor) -> list[WifiAccount]:
+def taken_usernames(session: Session, usernames: Sequence[str]) -> dict[str, int]:
+    """Which of these are Wi-Fi usernames already (instance-wide), each with its account's user id."""
+    keys = sorted(set(usernames))
+    found: dict[str, int] = {}
+    for start in range(0, len(keys), LOOKUP_CHUNK):
+        stmt = select(WifiAccount.username, WifiAccount.user_id).where(
+            among(session, WifiAccount.username, keys[start : start + LOOKUP_CHUNK])
+        )
+        found.update((username, user_id) for username, user_id in session.execute(stmt))
+    return found
+
+
+class NewWifiAccount(NamedTuple):
+    """One account for :func:`write_new_accounts`: its id (``reserve_ids``), its user (who has no Wi-Fi
+    account), the homesite and device limit that ``new_account_terms`` accepted."""
+
+    account_id: int
+    user: UserFacts
+    homesite: Site
+    limit: int
+
+
+_ACCOUNT_COLUMNS = (
+    "id",
+    "operator_id",
+    "occupier_id",
+    "user_id",
+    "username",
+    "status",
+    "homesite_id",
+    "device_limit",
+    "nt_hash",
+    "password_changed_at",
+    "provisioned_at",
+    "suspended_with_user",
+    "version_id",
+    "created_at",
+    "updated_at",
+)
+
+
+def write_new_accounts(session: Session, accounts: Sequence[NewWifiAccount], *, actor: Actor) -> None:
+    """Write what ``create_wifi_account`` writes for each new account, one bulk write per table: the
+    account (PROVISIONING, the username its user's email key), RADIUS's rows, the password email in the
+    user's language, the ``wifi.created`` audit event, and after the commit one request to the worker to
+    confirm them all. The rules are the caller's (``new_account_terms``); so is each user's busy hold
+    (``provisioning_owner(account_id)`` until ``provisioning_hold_until()``), which the caller writes with
+    the user's row or updates."""
+    if not accounts:
+        return
     now = utcnow()
-    passwords = new_wifi_passwords(len(accepted))
+    passwords = new_wifi_passwords(len(accounts))
     hashes = [nt_hash(password) for password in passwords]
-    rows = [
-        {
-            "operator_id": item.user.operator_id,
-            "occupier_id": item.user.occupier_id,
-            "user_id": item.user.id,
-            "username": item.user.email_key,
-            "homesite_id": item.homesite.id,
-            "device_limit": item.limit,
-            "status": WifiStatus.PROVISIONING,
-            "nt_hash": hashed,
-            "password_changed_at": now,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for item, hashed in zip(accepted, hashes, strict=True)
-    ]
-    # A plain multi-row INSERT, then the new rows read back by user id: cheaper than INSERT .. RETURNING,
-    # which SQLAlchemy sends in smaller statements (and on SQLite row by row when asked for order).
-    session.execute(insert(_ACCOUNTS), rows)
-    user_ids = [item.user.id for item in accepted]
-    created: dict[int, WifiAccount] = {}
-    for start in range(0, len(user_ids), LOOKUP_CHUNK):
-        stmt = select(WifiAccount).where(WifiAccount.user_id.in_(user_ids[start : start + LOOKUP_CHUNK]))
-        created.update((account.user_id, account) for account in session.scalars(stmt))
-    accounts = [created[user_id] for user_id in user_ids]
+    provisioning = WifiStatus.PROVISIONING.value
+    insert_rows(
+        session,
+        _ACCOUNTS,
+        _ACCOUNT_COLUMNS,
+        (
+            (
+                a.account_id,
+                a.user.operator_id,
+                a.user.occupier_id,
+                a.user.id,
+                a.user.email_key,
+                provisioning,
+                a.homesite.id,
+                a.limit,
+                hashed,
+                now,
+                None,
+                False,
+                1,
+                now,
+                now,
+            )
+            for a, hashed in zip(accounts, hashes, strict=True)
+        ),
+    )
     sync.write_new_credentials(
         session,
         [
-            sync.NewCredential(
-                item.user.email_key, hashed, item.limit, item.homesite, sites=item.user.occupier.sites
-            )
-            for item, hashed in zip(accepted, hashes, strict=True)
+            sync.NewCredential(a.user.email_key, hashed, a.limit, a.homesite, sites=a.user.occupier.sites)
+            for a, hashed in zip(accounts, hashes, strict=True)
         ],
     )
     queue_mails(
         session,
         [
             Mail(
-                operator_id=item.user.operator_id,
-                to=item.user.email,
+                operator_id=a.user.operator_id,
+                to=a.user.email,
                 template="wifi_password",
-                language=item.user.language,
-                context=password_mail_context(item.user, account, item.homesite, "created"),
+                language=a.user.language,
+                context=password_mail_context(a.user, a.user.email_key, a.limit, a.homesite, "created"),
                 secrets={"password": password},
-                user_id=item.user.id,
+                user_id=a.user.id,
             )
-            for item, account, password in zip(accepted, accounts, passwords, strict=True)
+            for a, password in zip(accounts, passwords, strict=True)
         ],
     )
-    _hold_users(session, [(item.user, account) for item, account in zip(accepted, accounts, strict=True)])
+    events: dict[tuple[int, int], tuple[list[str], dict[str, object]]] = {}
     targets = []
-    for item in accepted:
-        fields, changes = created_event(item.homesite, item.limit)
-        targets.append(Target(item.user.id, item.user.occupier_id, fields, changes))
+    for a in accounts:
+        key = (a.homesite.id, a.limit)
+        if key not in events:  # a few homesites and limits: one event body each
+            events[key] = created_event(a.homesite, a.limit)
+        fields, changes = events[key]
+        targets.append(Target(a.user.id, a.user.occupier_id, fields, changes))
     record_many(session, actor=actor, action="wifi.created", target_type="occupier_user", targets=targets)
-    account_ids = [account.id for account in accounts]
+    account_ids = [a.account_id for a in accounts]
     on_commit(session, lambda: _enqueue_confirm(account_ids), key=("wifi.confirm_many", account_ids[0]))
-    return accounts
 
 
 _ACCOUNTS = cast(Table, WifiAccount.__table__)
@@ -228,7 +301,7 @@ def _provisioning_owner_of(user_id: ColumnElement[int] | InstrumentedAttribute[i
     )
 
 
-def _hold_users(session: Session, holds: Sequence[tuple[OccupierUser, WifiAccount]]) -> None:
+def _hold_users(session: Session, holds: Sequence[tuple[OccupierUser, int]]) -> None:
     """Each user busy for its new account, as the single action holds it, with one UPDATE.
 
     (The flush would send one UPDATE per user: the rows are versioned.) Like the flush, it raises
@@ -251,8 +324,8 @@ def _hold_users(session: Session, holds: Sequence[tuple[OccupierUser, WifiAccoun
         stale = [user_id for user_id, version in read.items() if written.get(user_id) != version + 1]
         if stale:
             raise StaleDataError(f"occupier_users: {len(stale)} rows changed since they were read")
-        for user, account in chunk:
-            set_committed_value(user, "busy_owner", provisioning_owner(account.id))
+        for user, account_id in chunk:
+            set_committed_value(user, "busy_owner", provisioning_owner(account_id))
             set_committed_value(user, "busy_until", until)
             set_committed_value(user, "version_id", written[user.id])
             set_committed_value(user, "updated_at", now)

@@ -26,7 +26,7 @@ from occupant.operators.models import Operator
 from occupant.radius import sync
 from occupant.radius.models import RadAcct
 from occupant.sites.models import Site
-from occupant.users.models import OccupierUser, UserStatus
+from occupant.users.models import OccupierUser, UserFacts, UserStatus
 from occupant.users.service import ensure_changeable, ensure_occupier_open
 from occupant.wifi.models import WifiAccount, WifiStatus
 from occupant.wifi.passwords import new_wifi_password, nt_hash
@@ -162,15 +162,15 @@ def _issue_password(session: Session, account: WifiAccount, user: OccupierUser, 
 
 
 def password_mail_context(
-    user: OccupierUser, account: WifiAccount, homesite: Site, reason: str
+    user: UserFacts, username: str, device_limit: int, homesite: Site, reason: str
 ) -> dict[str, Any]:
     """What the password email says besides the password (which travels sealed, as a secret)."""
     return {
         "first_name": user.first_name,
-        "username": account.username,
+        "username": username,
         "homesite": homesite.name,
         "reason": reason,
-        "device_limit": account.device_limit,
+        "device_limit": device_limit,
     }
 
 
@@ -183,14 +183,14 @@ def _queue_password_mail(
         to=user.email,
         template="wifi_password",
         language=user.language,
-        context=password_mail_context(user, account, homesite, reason),
+        context=password_mail_context(user, account.username, account.device_limit, homesite, reason),
         secrets={"password": password},
         user_id=user.id,
     )
 
 
 def new_account_terms(
-    user: OccupierUser,
+    user: UserFacts,
     homesite_id: int | None,
     device_limit: int | None,
     *,
@@ -286,7 +286,7 @@ def create_wifi_account(
     return account
 
 
-def _require_usable_user(user: OccupierUser) -> None:
+def _require_usable_user(user: UserFacts) -> None:
     if user.status == UserStatus.DEACTIVATED:
         from occupant.kit.errors import InvalidState
 
