@@ -26,6 +26,7 @@ from occupant.kit.db import transaction
 from occupant.kit.errors import ActionInProgress, OccupierDecommissioned
 from occupant.occupiers import service as occupiers
 from occupant.occupiers.models import Occupier
+from occupant.users import bulk_lifecycle
 from occupant.users import service as users
 from occupant.users.models import OccupierUser, UserStatus
 from occupant.users.schemas import UserUpdate
@@ -220,14 +221,14 @@ def test_one_bad_item_fails_alone_with_unexpected_error(
     job_id = submit(world, "deactivate", world.user_ids[:5])
     confirm(world, job_id)
     bad = world.user_ids[3]
-    real = users.deactivate_user
+    real = bulk_lifecycle.deactivate_users
 
-    def flaky(session, user, *, actor):  # type: ignore[no-untyped-def]
-        if user.id == bad:
+    def flaky(session, chunk, **options):  # type: ignore[no-untyped-def]
+        if any(user.id == bad for user in chunk):
             raise KeyError("boom")
-        return real(session, user, actor=actor)
+        return real(session, chunk, **options)
 
-    monkeypatch.setattr(users, "deactivate_user", flaky)
+    monkeypatch.setattr(bulk_lifecycle, "deactivate_users", flaky)
     assert engine.run_job(world.factory, job_id) == JobState.PARTIALLY_DONE
     assert [code for _, _, code in items_of(world, job_id)] == [None, None, None, "unexpected_error", None]
 

@@ -9,6 +9,7 @@ from occupant.accounts.routes import router as accounts_router
 from occupant.api.errors import install_error_handlers
 from occupant.api.http import API_PREFIX
 from occupant.audit.routes import router as audit_router
+from occupant.bulk.routes import router as bulk_router
 from occupant.groups.routes import router as groups_router
 from occupant.occupiers.routes import router as occupiers_router
 from occupant.sites.routes import router as sites_router
@@ -30,6 +31,11 @@ TAGS = [
         "user's own details. Authenticated by the app's access token, never by an API key.",
     },
     {"name": "groups", "description": "Access groups and their members."},
+    {
+        "name": "bulk jobs",
+        "description": "Many users at once: a selection, a list of emails, rows or a CSV file become a job "
+        "that is previewed, confirmed, run by a worker, followed, and downloaded as results.",
+    },
     {"name": "audit", "description": "The append-only record of every change."},
 ]
 
@@ -45,6 +51,7 @@ def install(app: FastAPI) -> None:
         accounts_router,
         mobile_router,
         groups_router,
+        bulk_router,
         audit_router,
     )
     for router in routers:

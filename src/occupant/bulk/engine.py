@@ -22,11 +22,11 @@ from occupant.audit.service import record
 from occupant.authz.actor import Actor, ActorKind, Role
 from occupant.authz.scope import require
 from occupant.bulk.kinds import KINDS
-from occupant.bulk.kinds.base import Item, Kind, Run
+from occupant.bulk.kinds.base import Item, Kind, Run, UserKind
 from occupant.bulk.models import FINISHED, UNFINISHED, BulkItem, BulkJob, ItemStatus, JobState
 from occupant.kit.bulkwrite import insert_rows, table_of
 from occupant.kit.clock import utcnow
-from occupant.kit.csvin import read_csv, template_csv
+from occupant.kit.csvin import CsvRow, read_csv, template_csv
 from occupant.kit.db import discard_commit_hooks, on_commit, transaction, working_for
 from occupant.kit.errors import Conflict, FieldErrors, InvalidState, NotFound, OccupantError
 from occupant.kit.settings import get_settings
@@ -112,12 +112,10 @@ def submit(
 
     Items the check refuses are FAILED (or EXCLUDED: busy users, admins in the portal) with their codes;
     the others would succeed. Raises UnknownKind, PermissionDenied, OccupierDecommissioned (the whole job
-    is refused), FieldErrors (bad params; no items).
+    is refused), FieldErrors (bad params; no items; no occupier for a kind that needs one).
     """
     handler = kind_of(kind)
-    require(actor, handler.permission)
-    if occupier is not None:
-        ensure_occupier_open(occupier)
+    _check_submission(handler, actor, occupier)
     parsed_params = handler.parse_params(params)
     if not items:
         raise FieldErrors.single("items", "no_items", "There is nothing to do: the job has no items.")
@@ -188,6 +186,24 @@ class NoFileForKind(FieldErrors):
         )
 
 
+def needs_occupier(handler: Kind) -> bool:
+    """Whether the kind's jobs work in one occupier, which they must name: kinds that make users do (they
+    are not a :class:`UserKind`, whose users exist, each in their occupier), unless a kind says otherwise
+    with a ``per_occupier`` class attribute."""
+    return bool(getattr(handler, "per_occupier", not isinstance(handler, UserKind)))
+
+
+def _check_submission(handler: Kind, actor: Actor, occupier: Occupier | None) -> None:
+    """What refuses a job before any of its input is read: permission, a missing or closed occupier."""
+    require(actor, handler.permission)
+    if occupier is None and needs_occupier(handler):
+        raise FieldErrors.single(
+            "occupier_id", "required", f"{handler.title}: say which occupier (occupier_id) the job is for."
+        )
+    if occupier is not None:
+        ensure_occupier_open(occupier)
+
+
 def submit_file(
     session: Session,
     *,
@@ -203,18 +219,67 @@ def submit_file(
     before any work), one item per row, every row checked. A row the reader already refused (too many
     cells, a duplicate inside the file) fails with that error."""
     handler = kind_of(kind)
-    require(actor, handler.permission)
+    _check_submission(handler, actor, occupier)
     if handler.csv_spec is None:
         raise NoFileForKind(kind)
     table = read_csv(data, handler.csv_spec)
-    items = handler.items_from_rows(session, actor, occupier, table.rows)
-    for item, row in zip(items, table.rows, strict=True):
+    selection = {"file": filename or "upload.csv", "rows": len(table.rows), "encoding": table.encoding}
+    return _submit_rows(session, handler, table.rows, actor, occupier, params, selection, requested_by_name)
+
+
+class NoRowsForKind(FieldErrors):
+    def __init__(self, kind: str) -> None:
+        super().__init__(
+            [{"field": "rows", "code": "no_rows_for_kind", "message": f"A {kind} job does not take rows."}]
+        )
+
+
+def submit_rows(
+    session: Session,
+    *,
+    kind: str,
+    rows: Sequence[CsvRow],
+    actor: Actor,
+    occupier: Occupier | None,
+    params: dict[str, Any] | None = None,
+    requested_by_name: str | None = None,
+) -> BulkJob:
+    """:func:`submit_file` for rows that did not come in a file (the API's JSON ``rows``, each made a
+    ``CsvRow`` with ``line`` = its index + 1). Raises NoRowsForKind, FieldErrors ``too_many_items`` beyond
+    ``OCCUPANT_CSV_MAX_ROWS``, and what :func:`submit` raises."""
+    handler = kind_of(kind)
+    _check_submission(handler, actor, occupier)
+    if handler.csv_spec is None:
+        raise NoRowsForKind(kind)
+    limit = get_settings().csv_max_rows
+    if len(rows) > limit:
+        raise FieldErrors.single(
+            "rows", "too_many_items", f"{len(rows):,} rows were sent; one job takes at most {limit:,}."
+        )
+    selection = {"rows": len(rows)}
+    return _submit_rows(session, handler, rows, actor, occupier, params, selection, requested_by_name)
+
+
+def _submit_rows(
+    session: Session,
+    handler: Kind,
+    rows: Sequence[CsvRow],
+    actor: Actor,
+    occupier: Occupier | None,
+    params: dict[str, Any] | None,
+    selection: dict[str, Any],
+    requested_by_name: str | None,
+) -> BulkJob:
+    """One item per row (the kind's ``items_from_rows``), a row the reader refused failing with its error,
+    then :func:`submit`."""
+    handler.parse_params(params)  # bad options are refused before any row is looked at
+    items = handler.items_from_rows(session, actor, occupier, rows)
+    for item, row in zip(items, rows, strict=True):
         if row.errors and not item.settled:
             item.fail(FieldErrors(row.errors))
-    selection = {"file": filename or "upload.csv", "rows": len(table.rows), "encoding": table.encoding}
     return submit(
         session,
-        kind=kind,
+        kind=handler.name,
         items=items,
         actor=actor,
         occupier=occupier,
@@ -237,7 +302,8 @@ def _forget_loaded(session: Session, keep: Iterable[object | None]) -> None:
     session.flush()
     kept = {id(obj) for obj in keep if obj is not None}
     for obj in list(session):
-        if id(obj) not in kept:
+        # ``obj in session``: expunging a parent (a site) cascades to its children (its NAS rows) already.
+        if id(obj) not in kept and obj in session:
             session.expunge(obj)
 
 
@@ -257,9 +323,12 @@ def _recount(session: Session, job: BulkJob) -> None:
 
 def get_job(session: Session, actor: Actor, job_id: int, *, for_update: bool = False) -> BulkJob:
     """The job, if the actor may see it (their operator; occupier roles: their occupier's; site
-    managers: jobs on occupiers at their sites, or their own). Raises NotFound."""
-    from occupant.authz.scope import occupier_filter
+    managers: jobs on occupiers at their sites, or their own; nobody who may not manage users). Raises
+    NotFound."""
+    from occupant.authz.scope import Perm, can, occupier_filter
 
+    if not can(actor, Perm.MANAGE_USERS):
+        raise NotFound()
     stmt = select(BulkJob).where(BulkJob.id == job_id, BulkJob.operator_id == actor.operator_id)
     if actor.role is not Role.OPERATOR_ADMIN:
         stmt = stmt.where(BulkJob.occupier_id.in_(select(Occupier.id).where(occupier_filter(actor))))
@@ -567,6 +636,7 @@ def _finish(session: Session, job: BulkJob) -> None:
 
 def _settle(session: Session, job: BulkJob) -> None:
     job.finished_at = utcnow()
+    kind_of(job.kind).finished(session, job)
     _release_users(session, job)
     # Applied rows are done: their data now lives where it belongs (a created user) or nowhere.
     session.execute(

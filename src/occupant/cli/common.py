@@ -44,6 +44,7 @@ def release_engine() -> None:
         runtime.get_engine().dispose()
     runtime.get_engine.cache_clear()
     runtime._default_factory.cache_clear()
+    runtime._read_factory.cache_clear()
 
 
 def upgrade_database() -> str | None:

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from occupant import __version__
-from occupant.cli import account, db, demo, radius, server, staff, wifi
+from occupant.cli import account, db, demo, jobs, radius, server, staff, users, wifi
 from occupant.cli.common import OccupantGroup, configure
 
 app = typer.Typer(
@@ -69,6 +69,8 @@ app.add_typer(db.app, name="db", rich_help_panel="Set up")
 app.add_typer(staff.admin_app, name="admin", rich_help_panel="Set up")
 app.add_typer(staff.apikey_app, name="apikey", rich_help_panel="Set up")
 app.command(rich_help_panel="Set up")(demo.demo)
+app.add_typer(users.app, name="users", rich_help_panel="Users")
+app.add_typer(jobs.app, name="jobs", rich_help_panel="Users")
 app.add_typer(wifi.app, name="wifi", rich_help_panel="Wi-Fi")
 app.add_typer(radius.app, name="radius", rich_help_panel="Wi-Fi")
 app.add_typer(account.app, name="account", rich_help_panel="App accounts")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from occupant.bulk.kinds.accounts import ForcePasswordResetKind, ResendInvitationKind, SendWelcomeKind
 from occupant.bulk.kinds.base import Kind
+from occupant.bulk.kinds.create import CreateKind
 from occupant.bulk.kinds.edit import EditKind
 from occupant.bulk.kinds.lifecycle import DeactivateKind, DeleteKind, ReactivateKind
 
 KINDS: dict[str, Kind] = {
     kind.name: kind
     for kind in (
+        CreateKind(),
         DeleteKind(),
         DeactivateKind(),
         ReactivateKind(),

@@ -113,6 +113,10 @@ class Kind:
         row's values as its payload. Only kinds with a ``csv_spec`` take rows."""
         raise NotImplementedError(f"{self.name} takes no file")
 
+    def finished(self, session: Session, job: BulkJob) -> None:
+        """When the job has finished (or was cancelled), in its last transaction: tidying that one call
+        does for the whole job (a delete's search index). Nothing by default."""
+
     def parse_params(self, raw: dict[str, Any] | None) -> Any:
         """The job's options, validated (FieldErrors for bad ones)."""
         if self.params_model is None:
@@ -147,10 +151,18 @@ class UserKind(Kind):
     preview_runs_action: ClassVar[bool] = True
 
     def exclusion(self, run: Run, user: OccupierUser) -> OccupantError | None:
-        """Why this user is not even offered (busy, and what the kind adds); None when selectable."""
+        """Why this user is not even offered (busy, and what the kind adds); None when selectable. A job
+        that names an occupier (the portal's, or the console's occupier page) only reaches its users."""
+        if run.occupier is not None and user.occupier_id != run.occupier.id:
+            return NotFound(f"Not a user of {run.occupier.name}.")
         if user.is_busy and user.busy_owner != run.job.holder:
             return ActionInProgress()
         return None
+
+    def many_of(self, run: Run, todo: Sequence[tuple[Item, OccupierUser]]) -> Sequence[object] | None:
+        """The chunk's set-based call (``many``); a kind whose items carry their own options overrides
+        this to read them."""
+        return self.many(run.session, [user for _, user in todo], run.params, run.actor)
 
     def users_of(self, run: Run, items: Sequence[Item]) -> dict[int, OccupierUser]:
         """The items' users that exist and that the actor may see, loaded in one query per chunk."""
@@ -200,7 +212,7 @@ class UserKind(Kind):
                 item.fail(NotFound("No such user (deleted, or not yours to change)."))
             else:
                 todo.append((item, user))
-        results = self.many(run.session, [u for _, u in todo], run.params, run.actor) if todo else None
+        results = self.many_of(run, todo) if todo else None
         if results is not None:
             for (item, _user), result in zip(todo, results, strict=True):
                 error = getattr(result, "error", None)
