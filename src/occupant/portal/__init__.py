@@ -47,12 +47,13 @@ async def _on_password_change_required(request: Request, _exc: Exception) -> Res
 def install(app: FastAPI) -> None:
     """Mount the portal's pages, static files and error pages on ``app``."""
     from .account import router as account
+    from .bulk import router as bulk
     from .me import router as me
     from .user_forms import router as user_forms
     from .users import router as users
 
     app.mount(PREFIX + "/static", StaticFiles(directory=STATIC_DIR), name="portal-static")
-    for router in (account, user_forms, users, me):
+    for router in (account, user_forms, bulk, users, me):
         app.include_router(router)
     add_area_error_page(PREFIX, error_page)
     app.add_exception_handler(PortalSignInRequired, _on_sign_in_required)

@@ -30,6 +30,7 @@ def install(app: FastAPI) -> None:
     """Mount the console's routers, static files and page error handlers on ``app``."""
     from occupant.accounts.pages import router as accounts
     from occupant.audit.pages import router as audit
+    from occupant.bulk.pages import router as bulk
     from occupant.groups.pages import router as groups
     from occupant.notify.pages import router as mailbox
     from occupant.occupiers.pages import router as occupiers
@@ -40,6 +41,6 @@ def install(app: FastAPI) -> None:
 
     static_assets.check()
     app.mount("/static", StaticFiles(directory=static_assets.STATIC_DIR), name="static")
-    for router in (home, staff, occupiers, users, wifi, accounts, groups, sites, audit, mailbox):
+    for router in (home, staff, occupiers, users, bulk, wifi, accounts, groups, sites, audit, mailbox):
         app.include_router(router)
     install_error_handlers(app)
