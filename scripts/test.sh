@@ -7,7 +7,8 @@
 #
 # Installs (when missing): PostgreSQL server and contrib (the tests use the server on 127.0.0.1:5432
 # when it answers, else start a throwaway one), Chromium (browser tests), FreeRADIUS with its
-# PostgreSQL module and eapol_test, the Python environment with the dev tools, and the npm packages.
+# PostgreSQL module and eapol_test, redis-server (the two-worker bulk test starts a throwaway one),
+# the Python environment with the dev tools, and the npm packages.
 # Exits non-zero if any step fails; every check runs even after an earlier one failed.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_setup.sh"
@@ -25,7 +26,7 @@ while [ $# -gt 0 ]; do
 done
 
 apt_install postgresql postgresql-contrib chromium fonts-liberation \
-    freeradius freeradius-utils freeradius-postgresql eapoltest
+    freeradius freeradius-utils freeradius-postgresql eapoltest redis-server
 python_env dev
 node_env
 [ "$setup_only" = 1 ] && { say "Set-up done"; exit 0; }

@@ -59,18 +59,18 @@ def run_bulk_job(job_id: int) -> None:
 
 @huey.periodic_task(crontab(minute="*"))
 def sweep() -> None:
-    """Re-enqueue whatever a lost message or a killed worker left behind."""
-    from occupant.notify.delivery import deliver_due
+    """Re-enqueue whatever a lost message or a killed worker left behind. Everything here only queues or
+    does short work: the mail that is due is a task of its own (a backlog of thousands of messages must
+    not hold up a killed worker's bulk job)."""
     from occupant.occupiers.decommission import pending_decommissions
 
     factory = get_session_factory()
-    deliver_due(factory)
     with transaction(factory) as session:
         pending = pending_decommissions(session)
     for occupier_id in pending:
         run_decommission(occupier_id)
     from occupant.bulk.engine import purge_old_jobs, stalled_jobs
-    from occupant.wifi.service import ProvisioningNotLive, confirm_provisioning, pending_provisioning
+    from occupant.wifi.service import pending_provisioning
 
     with transaction(factory) as session:
         stalled = stalled_jobs(session)
@@ -78,12 +78,17 @@ def sweep() -> None:
     for job_id in stalled:
         run_bulk_job(job_id)
 
-    with transaction(factory) as session:
-        for account_id in pending_provisioning(session):
-            try:
-                confirm_provisioning(session, account_id)
-            except ProvisioningNotLive as exc:
-                log.warning("%s; `occupant radius sync` rewrites RADIUS's rows from Occupant's state", exc)
+    from occupant.wifi.bulk import confirm_provisioning_many
+
+    with transaction(factory) as session:  # set-based: a killed bulk create leaves thousands
+        confirmed = confirm_provisioning_many(session, pending_provisioning(session))
+    if confirmed.not_live:
+        log.warning(
+            "%d Wi-Fi accounts are not in RADIUS yet; `occupant radius sync` rewrites RADIUS's rows from "
+            "Occupant's state",
+            len(confirmed.not_live),
+        )
+    deliver_mail()
 
 
 def enqueue_mail_delivery() -> None:
