@@ -1,23 +1,30 @@
 """The portal's bulk pages for an occupier admin: the "Edit or delete multiple users" dialog (admins and
 yourself left out of a delete, with the reason), deactivating users, adding users from a file, a job's page;
-in the visitor's language; and what other roles and occupiers get (nothing).
+in the visitor's language; the Jobs page (the organisation's jobs only); and what other roles and occupiers
+get (nothing).
 """
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import inspect, select
 
+from occupant.accounts import service as accounts
 from occupant.accounts.models import AccountRole
-from occupant.bulk import engine
+from occupant.authz.actor import Actor
+from occupant.bulk import engine, sources
 from occupant.bulk.models import BulkJob, JobState
+from occupant.groups import service as groups
 from occupant.kit.clock import utcnow
 from occupant.kit.runtime import get_session_factory
-from occupant.occupiers.models import OccupierState
+from occupant.occupiers.models import Occupier, OccupierState
+from occupant.portal import bulk as portal_bulk
 from occupant.users.models import OccupierUser, UserStatus
-from tests.factories import make_occupier, make_user
+from tests.factories import admin_actor, make_occupier, make_user
 from tests.portal.conftest import Portal, give_account, text_of
 
 DIALOG = "bulk-dialog"
@@ -41,6 +48,27 @@ def latest(p: Portal) -> BulkJob:
 
 def run(job_id: int) -> JobState | None:
     return engine.run_job(get_session_factory(), job_id)
+
+
+def my_actor(p: Portal) -> Actor:
+    account = accounts.account_of(p.db, p.me)
+    assert account is not None
+    return accounts.actor_for_account(account, p.me)
+
+
+def job_for(
+    p: Portal, occupier: Occupier, user_ids: list[int], *, kind: str = "delete", actor: Actor | None = None
+) -> BulkJob:
+    """A previewed job on the users ``user_ids`` of ``occupier``, started by ``actor`` (operator staff by
+    default)."""
+    return engine.submit(
+        p.db,
+        kind=kind,
+        items=sources.items_from_ids(user_ids),
+        actor=actor or admin_actor(p.operator),
+        occupier=occupier,
+        requested_by_name="Stella Staff",
+    )
 
 
 def existing(p: Portal, users: list[OccupierUser]) -> set[int]:
@@ -212,3 +240,100 @@ def test_a_busy_user_is_not_offered_in_the_portal(portal: Portal) -> None:
     html = p.hx_get("/portal/users/bulk", "dialog-slot").text
     assert free.full_name in html and busy.full_name not in html
     assert re.search(r"1 user with an action in progress is not listed", text_of(html))
+
+
+# --- the Jobs page ---------------------------------------------------------------------------------------
+
+
+def test_the_jobs_page_lists_the_organisations_jobs_newest_first_and_no_one_elses(portal: Portal) -> None:
+    p = portal
+    ada, bob = people(p, 2)
+    other = make_occupier(p.db, p.operator, sites_=[p.site], name="Initech")
+    ivy = make_user(p.db, other, first_name="Ivy", email="ivy@initech.example")
+    bob_name = bob.full_name
+    by_staff = job_for(p, p.occupier, [ada.id], kind="send_welcome")
+    theirs = job_for(p, other, [ivy.id])
+    mine = job_for(p, p.occupier, [bob.id], kind="deactivate", actor=my_actor(p))
+    p.post(f"/portal/jobs/{mine.id}/confirm")
+    assert run(mine.id) == JobState.DONE
+
+    page = p.get("/portal/jobs")
+    assert page.status_code == 200
+    html = page.text
+    body = re.search(r'<tbody id="job-rows">(.*?)</tbody>', html, re.S)
+    assert body is not None
+    rows = [text_of(row) for row in re.findall(r"<tr>.*?</tr>", body.group(1), re.S)]
+    assert len(rows) == 2  # the organisation's two jobs, newest first
+    assert rows[0].startswith("Deactivate users") and "You" in rows[0] and "Done" in rows[0]
+    assert rows[1].startswith("Send welcome email") and "Your operator" in rows[1]
+    assert "Awaiting confirmation" in rows[1]
+    assert "Stella Staff" not in html  # the operator's staff are not named in the portal
+    assert f'href="/portal/jobs/{mine.id}"' in html and f'href="/portal/jobs/{by_staff.id}"' in html
+    assert f'href="/portal/jobs/{mine.id}/results.csv"' in html  # finished: its results
+    assert f"/portal/jobs/{by_staff.id}/results.csv" not in html  # a preview has none yet
+    assert f"/portal/jobs/{theirs.id}" not in html and "Initech" not in html
+    results = p.get(f"/portal/jobs/{mine.id}/results.csv")
+    assert results.status_code == 200 and bob_name in results.text
+    # Another occupier's job is not found, page or results, even with its id.
+    assert p.get(f"/portal/jobs/{theirs.id}").status_code == 404
+    assert p.get(f"/portal/jobs/{theirs.id}/results.csv").status_code == 404
+
+
+def test_the_jobs_page_shows_older_jobs_a_page_at_a_time(
+    portal: Portal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    p = portal
+    monkeypatch.setattr(portal_bulk, "JOBS_PAGE", 2)
+    ada_id = people(p, 1)[0].id
+    jobs = [job_for(p, p.occupier, [ada_id], kind="send_welcome") for _ in range(3)]
+    first = p.get("/portal/jobs").text
+    assert f'href="/portal/jobs/{jobs[2].id}"' in first and f'href="/portal/jobs/{jobs[0].id}"' not in first
+    more = re.search(r'hx-get="(/portal/jobs\?cursor=[^"]+)"', first)
+    assert more is not None and "Show older jobs" in first
+    older = p.hx_get(more.group(1).replace("&amp;", "&"), "jobs-more")
+    assert older.status_code == 200 and not older.text.lstrip().startswith("<!doctype")
+    assert f'href="/portal/jobs/{jobs[0].id}"' in older.text and "Show older jobs" not in older.text
+
+
+def test_the_jobs_page_and_a_jobs_outcome_speak_the_visitors_language(portal: Portal) -> None:
+    p = portal
+    ada, bob = people(p, 2)
+    group = groups.create_group(
+        p.db, actor=admin_actor(p.operator), name="Floor 3", occupier_id=p.occupier.id
+    )
+    groups.add_memberships(p.db, bob, [group])
+    bob.status = UserStatus.DEACTIVATED  # already deactivated: only their groups go
+    p.me.language = "fr"
+    p.db.flush()
+    sent = p.post(
+        "/portal/users/deactivate",
+        {"emails": f"{ada.email}\n{bob.email}\nnobody@globex.example", "remove_from_groups": "on"},
+    )
+    assert sent.status_code == 303
+    job = latest(p)
+    p.post(f"/portal/jobs/{job.id}/confirm")
+    assert run(job.id) == JobState.PARTIALLY_DONE
+
+    listing = text_of(p.get("/portal/jobs").text)
+    assert "Opérations" in listing and "Lancée par" in listing
+    assert (
+        "Désactiver les utilisateurs" in listing and "Partiellement terminé" in listing and "Vous" in listing
+    )
+    outcome = html.unescape(text_of(p.get(f"/portal/jobs/{job.id}?show=all").text))
+    assert "Partiellement terminé" in outcome
+    assert "Désactivé" in outcome and "Retiré des groupes" in outcome and "Échec" in outcome  # item labels
+    assert "Aucun utilisateur de votre organisation n'a cette adresse e-mail" in outcome  # by its code
+    assert "No user has the email" not in outcome and "Groups removed" not in outcome
+
+
+def test_the_nav_offers_jobs_to_admins_only(portal: Portal) -> None:
+    p = portal
+    nav = re.search(r'<nav class="mainnav".*?</nav>', p.get("/portal/users").text, re.S)
+    assert nav is not None and '<a href="/portal/jobs"' in nav.group(0) and "Jobs" in nav.group(0)
+    current = re.search(r'<nav class="mainnav".*?</nav>', p.get("/portal/jobs").text, re.S)
+    assert current is not None and '<a href="/portal/jobs" aria-current="page">' in current.group(0)
+    plain = make_user(p.db, p.occupier, first_name="Uma", email="uma@globex.example")
+    give_account(p.db, plain, role=AccountRole.USER)
+    p.sign_in_as(plain)
+    assert "/portal/jobs" not in p.get("/portal/me").text
+    assert p.get("/portal/jobs").status_code == 403

@@ -1,7 +1,8 @@
 """Bulk pages of the occupier portal, for occupier admins and within their rights: the "Edit or delete
 multiple users" dialog, "Add multiple users" (a CSV file) and "Deactivate users" (a file or pasted emails),
-and the page of each job they start. The console's pages (``bulk/pages.py``) in the portal's layout and the
-visitor's language; the same engine, the same views (``bulk/views.py``).
+the page of each job, and the Jobs page (the organisation's recent jobs). The console's pages
+(``bulk/pages.py``) in the portal's layout and the visitor's language; the same engine, the same views
+(``bulk/views.py``).
 
 An admin's jobs act with their rights: a portal delete leaves out occupier admins and the admin themself
 (the delete kind excludes them, with the reason); every job and user is read through their occupier's scope.
@@ -20,7 +21,8 @@ from jinja2.runtime import Context
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from occupant.bulk import engine, views
+from occupant.authz.actor import ActorKind
+from occupant.bulk import engine, queries, views
 from occupant.bulk.kinds import KINDS
 from occupant.bulk.models import BulkJob, JobState
 from occupant.bulk.pages import results_response
@@ -51,6 +53,8 @@ MORE = "bulk-more"
 JOB_VIEW = "job-view"
 ITEMS = "job-items"
 ITEMS_MORE = "job-items-more"
+JOBS_MORE = "jobs-more"  # the Jobs page's row that loads older jobs
+JOBS_PAGE = 25
 EDIT_CHOICES = ("wifi", "wifi_homesite_id", "wifi_device_limit", "role", "account")
 EDIT_FLAGS = ("invite_portal", "invite_mobile_app")
 
@@ -241,7 +245,9 @@ def bulk_action(
             if selection.empty:
                 raise views.NothingSelected()
             return _edit_step(request, db, ctx, occupier, selection, Form(values={}))
-        job = views.submit_selection(db, ctx.actor, occupier, kind=action, selection=selection)
+        job = views.submit_selection(
+            db, ctx.actor, occupier, kind=action, selection=selection, requested_by_name=ctx.name
+        )
     except FieldErrors as exc:
         db.rollback()
         message = _form_error_text(request, exc)
@@ -292,7 +298,15 @@ def bulk_edit(
     chosen = {name: value for name, value in values.items() if value not in ("", False)}
     try:
         params = engine.kind_of("edit").parse_params(chosen).model_dump(mode="json", exclude_defaults=True)
-        job = views.submit_selection(db, ctx.actor, occupier, kind="edit", selection=selection, params=params)
+        job = views.submit_selection(
+            db,
+            ctx.actor,
+            occupier,
+            kind="edit",
+            selection=selection,
+            params=params,
+            requested_by_name=ctx.name,
+        )
     except FieldErrors as exc:
         db.rollback()
         form = add_errors(request, Form(values=values), _edit_errors(request, exc))
@@ -340,9 +354,9 @@ def _show_job(
         focus=focus,
         announce_key=f"{job.state}:{quarter}",
         seen=params.get("seen"),
-        section="users",
+        section="jobs",
         problem_text=item_problem(request),
-        mine=job.requested_by_id == ctx.actor.audit_id and job.requested_by_kind == ctx.actor.kind.value,
+        mine=_mine(ctx, job),
     )
     return render(
         request,
@@ -381,7 +395,7 @@ def confirm_page(
     job = engine.get_job(db, ctx.actor, job_id)
     if job.state != JobState.PREVIEW:
         return redirect(request, f"/portal/jobs/{job.id}")
-    context = {**views.job_context(db, job), "in_dialog": False, "section": "users"}
+    context = {**views.job_context(db, job), "in_dialog": False, "section": "jobs"}
     return render(request, "bulk/confirm_page.html", context)
 
 
@@ -451,9 +465,12 @@ def retry_job(
     ctx: PortalContext = Depends(portal_admin),
     data: FormData = Depends(form_data),
 ) -> Response:
-    return _job_action(
-        request, db, ctx, job_id, data, lambda job: engine.retry_failed(db, job, actor=ctx.actor)
-    )
+    def retry(job: BulkJob) -> BulkJob:
+        again = engine.retry_failed(db, job, actor=ctx.actor)
+        again.requested_by_name = ctx.name
+        return again
+
+    return _job_action(request, db, ctx, job_id, data, retry)
 
 
 def _results(job_id: int, actor: Any) -> Any:
@@ -466,6 +483,46 @@ def _results(job_id: int, actor: Any) -> Any:
 def download_results(db: ConsoleDb, job_id: int, ctx: PortalContext = Depends(portal_admin)) -> Response:
     job = engine.get_job(db, ctx.actor, job_id)
     return results_response(job, _results(job.id, ctx.actor))
+
+
+_YOU = N_("You")
+_ANOTHER_ADMIN = N_("Another admin")
+_YOUR_OPERATOR = N_("Your operator")
+_DIRECTORY_SYNC = N_("Directory sync")
+
+
+def _mine(ctx: PortalContext, job: BulkJob) -> bool:
+    return job.requested_by_kind == ctx.actor.kind.value and job.requested_by_id == ctx.actor.audit_id
+
+
+def _requested_by(request: Request, ctx: PortalContext, job: BulkJob) -> str:
+    """Who started the job, as an occupier admin may know it: you, another admin by name, or the operator
+    (its staff, API keys and system jobs are not named in the portal)."""
+    if _mine(ctx, job):
+        return _t(request, _YOU)
+    if job.requested_by_kind == ActorKind.OCCUPIER_USER:
+        return job.requested_by_name or _t(request, _ANOTHER_ADMIN)
+    if job.requested_by_kind == ActorKind.SCIM:
+        return _t(request, _DIRECTORY_SYNC)
+    return _t(request, _YOUR_OPERATOR)
+
+
+@router.get("/jobs")
+def jobs_page(
+    request: Request, db: ConsoleDb, cursor: str | None = None, ctx: PortalContext = Depends(portal_admin)
+) -> Response:
+    """The organisation's recent jobs, newest first, a page at a time: each with its state and counts, a link
+    to its page and (finished) its results."""
+    # The actor's scope is the admin's occupier already; the filter says so again.
+    page = queries.list_jobs(db, ctx.actor, occupier_id=ctx.user.occupier_id, cursor=cursor, limit=JOBS_PAGE)
+    context = {
+        "jobs": page.items,
+        "next_cursor": page.next_cursor,
+        "requested_by": {job.id: _requested_by(request, ctx, job) for job in page.items},
+        "retention_days": get_settings().job_retention_days,
+        "section": "jobs",
+    }
+    return render(request, "bulk/jobs.html", context, partial={JOBS_MORE: "bulk/_job_rows.html"})
 
 
 @router.get("/jobs/templates/{kind}.csv")
@@ -549,6 +606,7 @@ def import_users(
             actor=ctx.actor,
             occupier=occupier,
             params={"on_existing": on_existing},
+            requested_by_name=ctx.name,
         )
     except CsvError as exc:
         db.rollback()
@@ -597,10 +655,18 @@ def deactivate_users(
         if has_file:
             content, filename = views.read_upload(data)
             job = engine.submit_file(
-                db, kind="deactivate", data=content, filename=filename, actor=ctx.actor, occupier=occupier
+                db,
+                kind="deactivate",
+                data=content,
+                filename=filename,
+                actor=ctx.actor,
+                occupier=occupier,
+                requested_by_name=ctx.name,
             )
         else:
-            job = views.submit_emails(db, ctx.actor, occupier, text=emails, remove_from_groups=remove)
+            job = views.submit_emails(
+                db, ctx.actor, occupier, text=emails, remove_from_groups=remove, requested_by_name=ctx.name
+            )
     except CsvError as exc:
         db.rollback()
         return _upload_page(

@@ -124,6 +124,7 @@ class DeactivateKind(ByEmailFile, UserKind):
     outcome = "deactivated"
     chunk_size = 5_000
     params_model: ClassVar[type[BaseModel] | None] = DeactivateParams
+    preview_runs_action = False  # it refuses only what the exclusions and ensure_changeable say
 
     def each(self, session: Session, user: OccupierUser, params: Any, actor: Actor) -> object:
         return self._one(session, user, bool(params and params.remove_from_groups), actor)
