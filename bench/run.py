@@ -1,6 +1,6 @@
 """``python -m bench`` / ``scripts/bench.sh``: run the benchmarks and print one table.
 
-    scripts/bench.sh [all|search|users-tab|api|outbox|accounts|build|explain|radius|wifi-create|export]
+    scripts/bench.sh [all|search|users-tab|api|outbox|accounts|build|explain|radius|export|bulk|...]
                      [--backend sqlite|postgresql|both] [--rebuild] [--users N] [--occupiers N] ...
 
 Results are also written as JSON to bench/out/results-<command>-<time>.json (and -latest.json).
@@ -35,6 +35,7 @@ COMMANDS = (
     "bulk-lifecycle-service",
     "bulk-create-service",
     "export",
+    "bulk",
 )
 
 
@@ -308,6 +309,10 @@ def main(argv: list[str] | None = None) -> int:
             from bench import bulk_create_service
 
             rows += measured(lambda b=backend: bulk_create_service.run(b, rows=args.create_rows))
+        if "bulk" in wanted:
+            from bench import bulk
+
+            rows += measured(lambda b=backend: bulk.run(b, rows=args.create_rows))
     if "radius" in wanted:  # FreeRADIUS against PostgreSQL only: one run, both schemas side by side
         from bench import radius
 
