@@ -16,7 +16,6 @@ from sqlalchemy import select
 
 from occupant.authz.actor import Role
 from occupant.bulk import engine
-from occupant.bulk.kinds import KINDS
 from occupant.bulk.kinds.base import Item
 from occupant.bulk.models import BulkItem, BulkJob
 from occupant.kit import runtime
@@ -595,7 +594,6 @@ def test_templates(api: Api, file_kinds: object) -> None:
     assert error(api.get("/bulk-jobs/templates/nope.csv"))[2] == {("kind", "unknown_kind")}
 
 
-@pytest.mark.skipif("create" not in KINDS, reason="the create kind has not landed yet")
 def test_create_from_a_csv_upload_and_from_rows(api: Api) -> None:
     template = api.get("/bulk-jobs/templates/create.csv")
     assert template.status_code == 200 and template.text.startswith("\ufefffirst_name")
